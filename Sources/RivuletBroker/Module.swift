@@ -1,0 +1,1 @@
+// RivuletBroker: see ../shared/DESIGN.md for what this module holds.

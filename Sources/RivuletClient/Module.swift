@@ -1,0 +1,1 @@
+// RivuletClient: see ../shared/DESIGN.md for what this module holds.

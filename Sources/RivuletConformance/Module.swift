@@ -1,0 +1,1 @@
+// RivuletConformance: see ../shared/DESIGN.md for what this module holds.

@@ -1,0 +1,1 @@
+// RivuletCoordination: see ../shared/DESIGN.md for what this module holds.

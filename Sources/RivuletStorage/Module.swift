@@ -1,0 +1,1 @@
+// RivuletStorage: see ../shared/DESIGN.md for what this module holds.

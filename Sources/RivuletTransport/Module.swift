@@ -1,0 +1,1 @@
+// RivuletTransport: see ../shared/DESIGN.md for what this module holds.

@@ -1,0 +1,1 @@
+// RivuletWorkload: see ../shared/DESIGN.md for what this module holds.

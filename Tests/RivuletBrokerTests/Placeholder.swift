@@ -1,0 +1,4 @@
+import Testing
+@testable import RivuletBroker
+
+@Test func rivuletbroker_builds() {}

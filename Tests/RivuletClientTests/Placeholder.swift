@@ -1,0 +1,4 @@
+import Testing
+@testable import RivuletClient
+
+@Test func rivuletclient_builds() {}

@@ -1,0 +1,4 @@
+import Testing
+@testable import RivuletConformance
+
+@Test func rivuletconformance_builds() {}

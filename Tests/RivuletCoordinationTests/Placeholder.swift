@@ -1,0 +1,4 @@
+import Testing
+@testable import RivuletCoordination
+
+@Test func rivuletcoordination_builds() {}

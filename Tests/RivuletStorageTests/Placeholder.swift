@@ -1,0 +1,4 @@
+import Testing
+@testable import RivuletStorage
+
+@Test func rivuletstorage_builds() {}

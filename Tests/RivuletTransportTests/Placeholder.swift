@@ -1,0 +1,4 @@
+import Testing
+@testable import RivuletTransport
+
+@Test func rivulettransport_builds() {}

@@ -1,0 +1,4 @@
+import Testing
+@testable import RivuletWorkload
+
+@Test func rivuletworkload_builds() {}
