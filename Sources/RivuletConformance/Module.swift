@@ -1,1 +1,0 @@
-// RivuletConformance: see ../shared/DESIGN.md for what this module holds.

@@ -1,4 +1,0 @@
-import Testing
-@testable import RivuletConformance
-
-@Test func rivuletconformance_builds() {}
