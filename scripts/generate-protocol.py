@@ -26,6 +26,7 @@ Python 3 standard library only.
 
 import json
 import os
+import textwrap
 import re
 import sys
 
@@ -151,6 +152,10 @@ def lower_camel(name):
     return name[0].lower() + name[1:]
 
 
+# Names that even backticks cannot make into members: `x.self` and `x.init` mean something else.
+UNUSABLE_MEMBER_NAMES = {"self", "init", "Type", "Protocol"}
+
+
 def escape_identifier(name):
     return f"`{name}`" if name in SWIFT_KEYWORDS else name
 
@@ -232,6 +237,8 @@ class FieldSpec:
         self.ignorable = bool(raw.get("ignorable", False))
         renamed = HEADER_RENAMES.get((owner, self.kafka_name))
         self.swift_name = renamed or lower_camel(self.kafka_name)
+        if self.swift_name in UNUSABLE_MEMBER_NAMES:
+            self.swift_name += "Value"
         if self.type.kind == "primitive" and self.type.name == "records":
             self.optional = True
         else:
@@ -555,7 +562,10 @@ def field_doc(field, message):
         facts.append(f"tagged field {field.tag} in {field.tagged_versions.describe()}, "
                      "written only when not at its default")
     if field.flexible_override is not None:
-        facts.append(f"compact encoding only in versions {field.flexible_override.describe()}")
+        if field.flexible_override.empty:
+            facts.append("always the classic (non-compact) encoding, even in flexible versions")
+        else:
+            facts.append(f"compact encoding only in versions {field.flexible_override.describe()}")
     default = default_expression(field, message)
     facts.append(f"default `{default}`")
     lines.append("; ".join(facts) + ".")
@@ -1119,7 +1129,7 @@ def generate_header_file(message, extra):
 
         w.block("public init(from buffer: inout ByteBuffer, version: Int16) throws {",
                 lambda: emit_decode_function(w, ctx))
-        for text in extra:
+        for text in textwrap.dedent("\n".join(extra)).split("\n"):
             w.line(text)
 
     w.block(f"public struct {message.name}: Sendable, Hashable {{", body)

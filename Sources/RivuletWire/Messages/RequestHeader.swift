@@ -28,7 +28,7 @@ public struct RequestHeader: Sendable, Hashable {
 
     /// The client ID string.
     ///
-    /// Versions 1+; nullable in 1+; compact encoding only in versions none; default `""`.
+    /// Versions 1+; nullable in 1+; always the classic (non-compact) encoding, even in flexible versions; default `""`.
     public var clientId: String?
 
     /// Creates a value; every parameter defaults to Kafka's default for the field.
@@ -74,42 +74,42 @@ public struct RequestHeader: Sendable, Hashable {
         self = decoded
     }
 
-        /// Creates a header for a known API.
-        public init(apiKey: ApiKey, apiVersion: Int16, correlationId: Int32, clientId: String?) {
-            self.init(apiKey: apiKey.rawValue, apiVersion: apiVersion, correlationId: correlationId, clientId: clientId)
+    /// Creates a header for a known API.
+    public init(apiKey: ApiKey, apiVersion: Int16, correlationId: Int32, clientId: String?) {
+        self.init(apiKey: apiKey.rawValue, apiVersion: apiVersion, correlationId: correlationId, clientId: clientId)
+    }
+
+    /// The API this header names, or nil for a key this broker does not know.
+    public var api: ApiKey? { ApiKey(rawValue: apiKey) }
+
+    /// The header version this header is written in: 2 when the request version is flexible, else 1.
+    /// Unknown API keys are read and written as version 1.
+    public var headerVersion: Int16 { Self.headerVersion(apiKey: apiKey, apiVersion: apiVersion) }
+
+    /// The header version for a request of `apiKey` at `apiVersion` (2 when flexible, else 1; 1 for
+    /// unknown keys). Versions above the API's range count as flexible when the API's flexible
+    /// versions are open-ended, as in Kafka, so a newer client's ApiVersions request is still read.
+    public static func headerVersion(apiKey: Int16, apiVersion: Int16) -> Int16 {
+        guard let api = ApiKey(rawValue: apiKey) else { return 1 }
+        return api.requestHeaderVersion(apiVersion: apiVersion)
+    }
+
+    /// Reads a request header, choosing the header version from the API key and version it starts
+    /// with (read first, without consuming, as Kafka's broker does).
+    ///
+    /// - Throws: `WireError.truncated` when fewer than 4 bytes remain, or the error of the field
+    ///   that could not be read.
+    public static func decode(from buffer: inout ByteBuffer) throws -> RequestHeader {
+        guard let apiKey = buffer.getInteger(at: buffer.readerIndex, as: Int16.self),
+              let apiVersion = buffer.getInteger(at: buffer.readerIndex + 2, as: Int16.self)
+        else {
+            throw WireError.truncated(field: "RequestHeader.apiKey", needed: 4, available: buffer.readableBytes)
         }
+        return try RequestHeader(from: &buffer, version: headerVersion(apiKey: apiKey, apiVersion: apiVersion))
+    }
 
-        /// The API this header names, or nil for a key this broker does not know.
-        public var api: ApiKey? { ApiKey(rawValue: apiKey) }
-
-        /// The header version this header is written in: 2 when the request version is flexible, else 1.
-        /// Unknown API keys are read and written as version 1.
-        public var headerVersion: Int16 { Self.headerVersion(apiKey: apiKey, apiVersion: apiVersion) }
-
-        /// The header version for a request of `apiKey` at `apiVersion` (2 when flexible, else 1; 1 for
-        /// unknown keys). Versions above the API's range count as flexible when the API's flexible
-        /// versions are open-ended, as in Kafka, so a newer client's ApiVersions request is still read.
-        public static func headerVersion(apiKey: Int16, apiVersion: Int16) -> Int16 {
-            guard let api = ApiKey(rawValue: apiKey) else { return 1 }
-            return api.requestHeaderVersion(apiVersion: apiVersion)
-        }
-
-        /// Reads a request header, choosing the header version from the API key and version it starts
-        /// with (read first, without consuming, as Kafka's broker does).
-        ///
-        /// - Throws: `WireError.truncated` when fewer than 4 bytes remain, or the error of the field
-        ///   that could not be read.
-        public static func decode(from buffer: inout ByteBuffer) throws -> RequestHeader {
-            guard let apiKey = buffer.getInteger(at: buffer.readerIndex, as: Int16.self),
-                  let apiVersion = buffer.getInteger(at: buffer.readerIndex + 2, as: Int16.self)
-            else {
-                throw WireError.truncated(field: "RequestHeader.apiKey", needed: 4, available: buffer.readableBytes)
-            }
-            return try RequestHeader(from: &buffer, version: headerVersion(apiKey: apiKey, apiVersion: apiVersion))
-        }
-
-        /// Writes this header in the header version its API key and version call for.
-        public func encode(into buffer: inout ByteBuffer) {
-            encode(into: &buffer, version: headerVersion)
-        }
+    /// Writes this header in the header version its API key and version call for.
+    public func encode(into buffer: inout ByteBuffer) {
+        encode(into: &buffer, version: headerVersion)
+    }
 }

@@ -43,13 +43,13 @@ public struct ResponseHeader: Sendable, Hashable {
         self = decoded
     }
 
-        /// Writes this header in the header version a response of `apiKey` at `apiVersion` uses.
-        public func encode(into buffer: inout ByteBuffer, apiKey: ApiKey, apiVersion: Int16) {
-            encode(into: &buffer, version: apiKey.responseHeaderVersion(apiVersion: apiVersion))
-        }
+    /// Writes this header in the header version a response of `apiKey` at `apiVersion` uses.
+    public func encode(into buffer: inout ByteBuffer, apiKey: ApiKey, apiVersion: Int16) {
+        encode(into: &buffer, version: apiKey.responseHeaderVersion(apiVersion: apiVersion))
+    }
 
-        /// Reads the header of a response of `apiKey` at `apiVersion`.
-        public init(from buffer: inout ByteBuffer, apiKey: ApiKey, apiVersion: Int16) throws {
-            try self.init(from: &buffer, version: apiKey.responseHeaderVersion(apiVersion: apiVersion))
-        }
+    /// Reads the header of a response of `apiKey` at `apiVersion`.
+    public init(from buffer: inout ByteBuffer, apiKey: ApiKey, apiVersion: Int16) throws {
+        try self.init(from: &buffer, version: apiKey.responseHeaderVersion(apiVersion: apiVersion))
+    }
 }
