@@ -44,4 +44,22 @@ import Testing
         body.encode(into: &again, version: frame.apiVersion)
         #expect(Hex.string(again) == Hex.string(original), "\(frame.scenario) \(api) v\(frame.apiVersion)")
     }
+
+    @Test func capturedRequests_cutAtEveryOffset_failWithTypedErrors() throws {
+        // Every byte of a request is needed, so every proper prefix must be refused, never decoded
+        // into a wrong value and never trap.
+        for frame in CapturedFrames.all where frame.isRequest {
+            let payload = try Self.payload(frame)
+            for length in 0 ..< payload.readableBytes {
+                var prefix = try #require(payload.getSlice(at: payload.readerIndex, length: length))
+                do {
+                    let header = try RequestHeader.decode(from: &prefix)
+                    _ = try KafkaRequestBody.decode(apiKey: header.apiKey, version: header.apiVersion, from: &prefix)
+                    Issue.record("\(frame.scenario) \(frame.apiKey) v\(frame.apiVersion): \(length)-byte prefix decoded")
+                } catch is WireError {
+                    continue
+                }
+            }
+        }
+    }
 }
