@@ -1,1 +1,0 @@
-// RivuletTransport: see ../shared/DESIGN.md for what this module holds.
