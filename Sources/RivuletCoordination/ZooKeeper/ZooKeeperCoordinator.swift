@@ -670,7 +670,7 @@ public final class ZooKeeperCoordinator: Coordinator, CoordinatorFaultInjecting,
             state.lastSentNs = now
             if !state.paused { deliverHeld(&state) }
             let paths = state.watches.paths
-            return Request.setWatches(
+            return Request.setWatchesChunked(
                 relativeZxid: state.lastZxid, data: paths.data.map(chroot.serverPath),
                 exists: paths.exists.map(chroot.serverPath), children: paths.children.map(chroot.serverPath)
             ).map { $0.frame(xid: ZooKeeperProtocol.Xid.setWatches) }

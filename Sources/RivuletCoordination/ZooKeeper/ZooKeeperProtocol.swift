@@ -153,7 +153,7 @@ enum ZooKeeperProtocol {
 
         /// SetWatches requests for the given paths, split so each carries at most
         /// `setWatchesChunkBytesMax` path bytes. Empty when there is nothing to re-register.
-        static func setWatches(
+        static func setWatchesChunked(
             relativeZxid: Int64, data: [String], exists: [String], children: [String]
         ) -> [Request] {
             var requests: [Request] = []
