@@ -26,6 +26,7 @@ public struct WatchedEvent: Sendable, Hashable, CustomStringConvertible {
     /// The watched path, as the caller sees it (inside the chroot).
     public var path: String
 
+    /// Creates a notification of `type` on `path`.
     public init(type: WatchEventType, path: String) {
         self.type = type
         self.path = path

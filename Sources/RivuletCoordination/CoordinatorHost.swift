@@ -5,6 +5,7 @@ public struct CoordinatorHost: Sendable, Hashable, CustomStringConvertible {
     /// TCP port.
     public var port: Int
 
+    /// A server at `host`:`port`.
     public init(host: String, port: Int) {
         self.host = host
         self.port = port

@@ -8,6 +8,7 @@ public struct ExistsResult: Sendable {
     /// The one-shot watch, when the call asked for one.
     public var watch: Watch?
 
+    /// Wraps a stat (nil: no node) and an optional watch.
     public init(stat: NodeStat?, watch: Watch?) {
         self.stat = stat
         self.watch = watch
@@ -23,6 +24,7 @@ public struct NodeData: Sendable {
     /// The one-shot data watch (fires `nodeDataChanged` or `nodeDeleted`), when asked for.
     public var watch: Watch?
 
+    /// Wraps a node's data, stat and optional watch.
     public init(data: [UInt8], stat: NodeStat, watch: Watch?) {
         self.data = data
         self.stat = stat
@@ -41,6 +43,7 @@ public struct NodeChildren: Sendable {
     /// The one-shot children watch (fires `nodeChildrenChanged` or `nodeDeleted`), when asked for.
     public var watch: Watch?
 
+    /// Wraps child names, the parent's stat and an optional watch.
     public init(children: [String], stat: NodeStat, watch: Watch?) {
         self.children = children
         self.stat = stat
@@ -55,6 +58,7 @@ public struct CreatedNode: Sendable, Hashable {
     /// The new node's metadata.
     public var stat: NodeStat
 
+    /// Wraps a created path and its stat.
     public init(path: String, stat: NodeStat) {
         self.path = path
         self.stat = stat

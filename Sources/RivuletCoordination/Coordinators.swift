@@ -12,6 +12,7 @@ public struct CoordinatorConfiguration: Sendable {
     /// expiry deterministic); for `zk://`, the one pings and timeouts use (keep it real).
     public var clock: any EngineClock
 
+    /// Kafka's defaults: an 18 s session timeout, a connection timeout equal to it, the system clock.
     public init(sessionTimeoutMs: Int = 18_000, connectionTimeoutMs: Int? = nil, clock: any EngineClock = SystemClock()) {
         self.sessionTimeoutMs = sessionTimeoutMs
         self.connectionTimeoutMs = connectionTimeoutMs

@@ -27,6 +27,7 @@ public struct NodeStat: Sendable, Hashable, CustomStringConvertible {
     /// Zxid of the transaction that last added or removed a child.
     public var pzxid: Int64
 
+    /// Creates a stat from its fields (as decoded from a ZooKeeper reply or stamped by the ensemble).
     public init(
         czxid: Int64, mzxid: Int64, ctimeMs: Int64, mtimeMs: Int64, version: Int32, cversion: Int32,
         aversion: Int32, ephemeralOwner: Int64, dataLength: Int32, numChildren: Int32, pzxid: Int64

@@ -9,7 +9,9 @@ import Synchronization
 public final class InMemoryCoordinator: Coordinator, CoordinatorFaultInjecting, CustomStringConvertible {
     /// The ensemble this session lives on.
     public let ensemble: InMemoryEnsemble
+    /// The session id the ensemble assigned.
     public let sessionID: Int64
+    /// The granted session timeout in milliseconds.
     public let sessionTimeoutMs: Int
     let chroot: Chroot
     private let hub: EventHub

@@ -26,6 +26,7 @@ public final class InMemoryEnsemble: Sendable {
         /// Buffered events per `events()` subscriber before its stream ends with `eventsOverflow`.
         public var bufferedEventsMax: Int
 
+        /// Bounds default to ZooKeeper's: 2 and 20 ticks.
         public init(
             tickTimeMs: Int = 2000, minSessionTimeoutMs: Int? = nil, maxSessionTimeoutMs: Int? = nil,
             bufferedEventsMax: Int = 10_000
@@ -62,6 +63,7 @@ public final class InMemoryEnsemble: Sendable {
 
     let state = Mutex(State())
 
+    /// A new, empty ensemble (just ZooKeeper's `/zookeeper` nodes) on `clock`.
     public init(clock: any EngineClock = SystemClock(), configuration: Configuration = Configuration()) {
         self.clock = clock
         self.configuration = configuration

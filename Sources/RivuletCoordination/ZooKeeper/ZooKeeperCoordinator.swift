@@ -40,6 +40,7 @@ public final class ZooKeeperCoordinator: Coordinator, CoordinatorFaultInjecting,
         /// Where connections run.
         public var eventLoopGroup: any EventLoopGroup
 
+        /// Defaults follow Kafka: an 18 s session, a connection timeout equal to it, 4 MiB frames.
         public init(
             hosts: [CoordinatorHost], chroot: String? = nil, sessionTimeoutMs: Int = 18_000,
             connectionTimeoutMs: Int? = nil, frameBytesMax: Int = 4 * 1024 * 1024, bufferedEventsMax: Int = 10_000,
@@ -234,7 +235,7 @@ public final class ZooKeeperCoordinator: Coordinator, CoordinatorFaultInjecting,
             return true
         }
         guard start else { return }
-        _ = try? await send(.closeSession, path: "/", watch: false, expectedVersion: -1, evenWhileClosing: true)
+        _ = try? await send(.closeSession, path: "/", watch: false, expectedVersion: -1, closing: true)
         finish(.closed, reason: "closed")
     }
 
@@ -336,17 +337,23 @@ public final class ZooKeeperCoordinator: Coordinator, CoordinatorFaultInjecting,
     }
 
     /// Registers the request under a fresh xid and writes it; `nil` when the session is not connected
-    /// right now (nothing was sent).
+    /// right now (nothing was sent). `closing` is the owner's `closeSession`, which goes out even while
+    /// paused (a pause stops heartbeats, not the owner).
     private func send(
-        _ request: Request, path: String, watch: Bool, expectedVersion: Int32, evenWhileClosing: Bool = false
+        _ request: Request, path: String, watch: Bool, expectedVersion: Int32, closing: Bool = false
     ) async throws -> Reply? {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Reply?, any Error>) in
+        let unnumbered = request.frame(xid: 0)
+        let frameBytes = unnumbered.readableBytes - 4
+        if frameBytes > ZooKeeperProtocol.serverRequestBytesMax {
+            throw CoordinatorError.dataTooLarge(path: path, bytes: frameBytes, limitBytes: ZooKeeperProtocol.serverRequestBytesMax)
+        }
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Reply?, any Error>) in
             let write: (any Channel, ByteBuffer)? = core.withLock { state in
-                guard state.phase == .connected, !state.paused, let connection = state.connection else {
+                guard state.phase == .connected, !state.paused || closing, let connection = state.connection else {
                     continuation.resume(returning: nil)
                     return nil
                 }
-                if state.closing && !evenWhileClosing {
+                if state.closing && !closing {
                     continuation.resume(throwing: CoordinatorError.sessionClosed(sessionID: state.sessionID))
                     return nil
                 }
@@ -356,7 +363,9 @@ public final class ZooKeeperCoordinator: Coordinator, CoordinatorFaultInjecting,
                     opCode: request.opCode, clientPath: path, watch: watch, expectedVersion: expectedVersion,
                     continuation: continuation)
                 state.lastSentNs = clock.monotonicNanoseconds()
-                return (connection.channel, request.frame(xid: xid))
+                var frame = unnumbered
+                frame.setInteger(xid, at: frame.readerIndex + 4, endianness: .big)  // after the length
+                return (connection.channel, frame)
             }
             if let (channel, frame) = write { channel.writeAndFlush(frame, promise: nil) }
         }
@@ -578,7 +587,8 @@ public final class ZooKeeperCoordinator: Coordinator, CoordinatorFaultInjecting,
                 core.withLock { $0.hostIndex = attempt }
                 return
             case .expired:
-                lastFailure = "the server refused the session"
+                throw CoordinatorError.connectionFailed(
+                    hosts: hosts.map(\.description).joined(separator: ","), reason: "\(host) refused to open a session")
             case .failed(let reason):
                 lastFailure = reason
             }
