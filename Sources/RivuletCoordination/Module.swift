@@ -1,1 +1,0 @@
-// RivuletCoordination: see ../shared/DESIGN.md for what this module holds.

@@ -1,4 +1,0 @@
-import Testing
-@testable import RivuletCoordination
-
-@Test func rivuletcoordination_builds() {}
