@@ -221,9 +221,8 @@ import Testing
         var all = ByteBuffer()
         var boundaries: [Int] = [0]
         for codec in CompressionCodec.allCases {
-            var batch = try RecordTestData.batch(RecordTestData.records(count: 4, valueSize: 20), compression: codec)
+            let batch = try RecordTestData.batch(RecordTestData.records(count: 4, valueSize: 20), compression: codec)
             all.writeImmutableBuffer(batch.buffer)
-            batch.setBaseOffset(0)
             boundaries.append(all.readableBytes)
         }
         for cut in 0 ... all.readableBytes {

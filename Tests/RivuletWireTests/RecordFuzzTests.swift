@@ -57,7 +57,7 @@ import Testing
             }
             bytes.refreshCRC()
         case .truncation:
-            bytes = Array(bytes.prefix(Int.random(in: 0 ..< bytes.count, using: &generator)))
+            bytes = Array(bytes.prefix(Int.random(in: 1 ..< bytes.count, using: &generator)))
         case .truncationFixingLength:
             bytes = Array(bytes.prefix(Int.random(in: headerSize ..< bytes.count, using: &generator)))
             bytes.refreshBatchFraming()

@@ -122,6 +122,7 @@ public struct RecordHeaders: Sequence, Sendable {
     /// Whether the record has no headers.
     public var isEmpty: Bool { count == 0 }
 
+    /// An iterator over the headers in the order they were written.
     public func makeIterator() -> Iterator {
         Iterator(storage: storage, index: index, remaining: count)
     }
@@ -138,6 +139,7 @@ public struct RecordHeaders: Sequence, Sendable {
             self.remaining = remaining
         }
 
+        /// The next header, or nil after the last.
         public mutating func next() -> RecordHeaderView? {
             guard remaining > 0 else { return nil }
             remaining -= 1

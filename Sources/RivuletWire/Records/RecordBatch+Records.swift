@@ -62,10 +62,12 @@ extension RecordBatch {
     public func records(verifyChecksum: Bool = true,
                         decompressedBytesMax: Int = RecordBatchLimits.decompressedBytesMax,
                         context: CompressionContext? = nil) throws(RecordBatchError) -> [Record] {
+        var iterator = try makeRecordIterator(verifyChecksum: verifyChecksum,
+                                              decompressedBytesMax: decompressedBytesMax, context: context)
+        // The count is known to fit the bytes by now, so a forged count cannot reserve much.
         var result: [Record] = []
-        result.reserveCapacity(Int(max(header.recordCount, 0)))
-        try forEachRecord(verifyChecksum: verifyChecksum, decompressedBytesMax: decompressedBytesMax,
-                          context: context) { record in result.append(record) }
+        result.reserveCapacity(iterator.count)
+        while let record = try iterator.next() { result.append(record) }
         return result
     }
 

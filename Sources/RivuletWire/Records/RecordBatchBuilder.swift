@@ -225,7 +225,7 @@ public struct RecordBatchBuilder: Sendable {
     public mutating func build() throws(RecordBatchError) -> RecordBatch {
         guard recordCount > 0 else { throw .invalidHeader(position: 0, reason: "no records were appended") }
         guard compression != .none else {
-            writeHeader(into: &buffer)
+            Self.stamp(header, into: &buffer)
             return try RecordBatch(buffer)
         }
         let context: CompressionContext
@@ -243,27 +243,37 @@ public struct RecordBatchBuilder: Sendable {
         guard compressedBuffer.readableBytes <= Self.batchBytesMax else {
             throw .tooLarge(size: compressedBuffer.readableBytes, limit: Self.batchBytesMax)
         }
-        writeHeader(into: &compressedBuffer)
+        Self.stamp(header, into: &compressedBuffer)
         return try RecordBatch(compressedBuffer)
     }
 
-    /// Fills the header of the batch that occupies `target`'s readable bytes, then its CRC.
-    private func writeHeader(into target: inout ByteBuffer) {
+    /// The header fields of the batch being built (length and CRC are filled in by `stamp`).
+    private var header: RecordBatchHeader {
+        RecordBatchHeader(baseOffset: baseOffset, batchLength: 0, partitionLeaderEpoch: partitionLeaderEpoch,
+                          attributes: RecordBatchAttributes(compression: compression, logAppendTime: logAppendTimeMs != nil,
+                                                            transactional: isTransactional, control: isControl),
+                          lastOffsetDelta: Int32(recordCount - 1), baseTimestamp: baseTimestampMs,
+                          maxTimestamp: logAppendTimeMs ?? maxTimestampMs, producerId: producerId,
+                          producerEpoch: producerEpoch, baseSequence: baseSequence, recordCount: Int32(recordCount))
+    }
+
+    /// Writes `header` over the first 61 readable bytes of `target` (which holds the whole
+    /// batch), with batchLength from `target`'s size, then the CRC. Static, so that the builder
+    /// is not copied while its buffer is borrowed (a copy would make the write copy-on-write).
+    private static func stamp(_ header: RecordBatchHeader, into target: inout ByteBuffer) {
         let start = target.readerIndex
-        let attributes = RecordBatchAttributes(compression: compression, logAppendTime: logAppendTimeMs != nil,
-                                               transactional: isTransactional, control: isControl)
-        target.setInteger(baseOffset, at: start + RecordBatchLayout.baseOffset)
+        target.setInteger(header.baseOffset, at: start + RecordBatchLayout.baseOffset)
         target.setInteger(Int32(target.readableBytes - RecordBatchLayout.logOverhead), at: start + RecordBatchLayout.batchLength)
-        target.setInteger(partitionLeaderEpoch, at: start + RecordBatchLayout.partitionLeaderEpoch)
-        target.setInteger(RecordBatchLayout.currentMagic, at: start + RecordBatchLayout.magic)
-        target.setInteger(attributes.rawValue, at: start + RecordBatchLayout.attributes)
-        target.setInteger(Int32(recordCount - 1), at: start + RecordBatchLayout.lastOffsetDelta)
-        target.setInteger(baseTimestampMs, at: start + RecordBatchLayout.baseTimestamp)
-        target.setInteger(logAppendTimeMs ?? maxTimestampMs, at: start + RecordBatchLayout.maxTimestamp)
-        target.setInteger(producerId, at: start + RecordBatchLayout.producerId)
-        target.setInteger(producerEpoch, at: start + RecordBatchLayout.producerEpoch)
-        target.setInteger(baseSequence, at: start + RecordBatchLayout.baseSequence)
-        target.setInteger(Int32(recordCount), at: start + RecordBatchLayout.recordCount)
+        target.setInteger(header.partitionLeaderEpoch, at: start + RecordBatchLayout.partitionLeaderEpoch)
+        target.setInteger(header.magic, at: start + RecordBatchLayout.magic)
+        target.setInteger(header.attributes.rawValue, at: start + RecordBatchLayout.attributes)
+        target.setInteger(header.lastOffsetDelta, at: start + RecordBatchLayout.lastOffsetDelta)
+        target.setInteger(header.baseTimestamp, at: start + RecordBatchLayout.baseTimestamp)
+        target.setInteger(header.maxTimestamp, at: start + RecordBatchLayout.maxTimestamp)
+        target.setInteger(header.producerId, at: start + RecordBatchLayout.producerId)
+        target.setInteger(header.producerEpoch, at: start + RecordBatchLayout.producerEpoch)
+        target.setInteger(header.baseSequence, at: start + RecordBatchLayout.baseSequence)
+        target.setInteger(header.recordCount, at: start + RecordBatchLayout.recordCount)
         let crc = CRC32C.checksum(target, at: start + RecordBatchLayout.crcCoverageStart,
                                   length: target.readableBytes - RecordBatchLayout.crcCoverageStart)
         target.setInteger(crc, at: start + RecordBatchLayout.crc)
