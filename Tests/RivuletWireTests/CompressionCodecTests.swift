@@ -161,4 +161,20 @@ import Testing
         #expect(try decompress(.none, [1, 2, 3]) == [1, 2, 3])
         #expect(throws: RecordBatchError.self) { try decompress(.none, [1, 2, 3], maxBytes: 2) }
     }
+
+    @Test func snappy_highestRealRatio_decodes_butAForgedLengthIsRejected() throws {
+        // Zeros give snappy's best ratio (about 21x); they must still decode.
+        let zeros = [UInt8](repeating: 0, count: 1_000_000)
+        let framed = compress(.snappy, zeros)
+        #expect(try decompress(.snappy, framed) == zeros)
+        // A raw block whose header claims 50 MB from 6 bytes is refused before any allocation.
+        let forged: [UInt8] = [0x80, 0xE1, 0xEB, 0x17, 0x00, 0x00] // varint 50,000,000 then junk
+        do {
+            _ = try decompress(.snappy, forged)
+            Issue.record("forged length must be rejected")
+        } catch {
+            guard case let .decompressionFailed(codec, reason) = error else { Issue.record("\(error)"); return }
+            #expect(codec == .snappy && reason.contains("expansion limit"))
+        }
+    }
 }

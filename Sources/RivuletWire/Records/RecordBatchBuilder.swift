@@ -109,8 +109,8 @@ public struct RecordBatchBuilder: Sendable {
                                 headers: [RecordHeader] = []) throws(RecordBatchError) -> Int32 {
         try appendRecord(timestampMs: timestampMs, keyLength: key?.count ?? -1, valueLength: value?.count ?? -1,
                          headers: headers,
-                         writeKey: { if let key { $0.writeBytes(key) } },
-                         writeValue: { if let value { $0.writeBytes(value) } })
+                         writeKey: { writer in key?.withUnsafeBytes { writer.bytes($0) } },
+                         writeValue: { writer in value?.withUnsafeBytes { writer.bytes($0) } })
     }
 
     /// Appends a record whose key and value are the readable bytes of buffers (nil is null).
@@ -119,8 +119,8 @@ public struct RecordBatchBuilder: Sendable {
                                 headers: [RecordHeader] = []) throws(RecordBatchError) -> Int32 {
         try appendRecord(timestampMs: timestampMs, keyLength: key?.readableBytes ?? -1,
                          valueLength: value?.readableBytes ?? -1, headers: headers,
-                         writeKey: { if let key { $0.writeImmutableBuffer(key) } },
-                         writeValue: { if let value { $0.writeImmutableBuffer(value) } })
+                         writeKey: { writer in key?.withUnsafeReadableBytes { writer.bytes($0) } },
+                         writeValue: { writer in value?.withUnsafeReadableBytes { writer.bytes($0) } })
     }
 
     /// Appends a record whose key and value are raw bytes (nil is null); they are copied.
@@ -129,8 +129,8 @@ public struct RecordBatchBuilder: Sendable {
                                 headers: [RecordHeader] = []) throws(RecordBatchError) -> Int32 {
         try appendRecord(timestampMs: timestampMs, keyLength: key?.count ?? -1, valueLength: value?.count ?? -1,
                          headers: headers,
-                         writeKey: { if let key { $0.writeBytes(key) } },
-                         writeValue: { if let value { $0.writeBytes(value) } })
+                         writeKey: { writer in if let key { writer.bytes(key) } },
+                         writeValue: { writer in if let value { writer.bytes(value) } })
     }
 
     /// The bytes the next record would add to the uncompressed batch, exactly (nil lengths are
@@ -145,8 +145,8 @@ public struct RecordBatchBuilder: Sendable {
     }
 
     private mutating func appendRecord(timestampMs: Int64, keyLength: Int, valueLength: Int, headers: [RecordHeader],
-                                       writeKey: (inout ByteBuffer) -> Void,
-                                       writeValue: (inout ByteBuffer) -> Void) throws(RecordBatchError) -> Int32 {
+                                       writeKey: (inout RawWriter) -> Void,
+                                       writeValue: (inout RawWriter) -> Void) throws(RecordBatchError) -> Int32 {
         guard timestampMs >= -1 else {
             throw .invalidRecord(position: 0, reason: "timestamp \(timestampMs) is negative (only -1, no timestamp, is allowed)")
         }
@@ -163,26 +163,36 @@ public struct RecordBatchBuilder: Sendable {
             throw .tooLarge(size: buffer.readableBytes + 5 + body, limit: limit)
         }
 
-        buffer.reserveCapacity(minimumWritableBytes: 5 + body)
-        buffer.writeVarint(Int32(body))
-        buffer.writeInteger(UInt8(0))
-        buffer.writeVarlong(timestampDelta)
-        buffer.writeVarint(offsetDelta)
-        buffer.writeVarint(Int32(keyLength))
-        writeKey(&buffer)
-        buffer.writeVarint(Int32(valueLength))
-        writeValue(&buffer)
-        buffer.writeVarint(Int32(headers.count))
-        for header in headers {
-            buffer.writeVarint(Int32(header.key.utf8.count))
-            buffer.writeString(header.key)
-            if let length = header.valueLength {
-                buffer.writeVarint(Int32(length))
-                header.writeValue(to: &buffer)
-            } else {
-                buffer.writeVarint(-1)
+        // Sizes first, then every byte straight into the buffer through one pointer.
+        let total = varintSize(Int32(body)) + body
+        let written = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { region -> Int in
+            guard let base = region.baseAddress else { return 0 }
+            var writer = RawWriter(pointer: base)
+            writer.varint(Int32(body))
+            writer.byte(0) // record attributes: unused
+            writer.varlong(timestampDelta)
+            writer.varint(offsetDelta)
+            writer.varint(Int32(keyLength))
+            writeKey(&writer)
+            writer.varint(Int32(valueLength))
+            writeValue(&writer)
+            writer.varint(Int32(headers.count))
+            for header in headers {
+                var key = header.key
+                key.withUTF8 { utf8 in
+                    writer.varint(Int32(utf8.count))
+                    writer.bytes(UnsafeRawBufferPointer(utf8))
+                }
+                if let length = header.valueLength {
+                    writer.varint(Int32(length))
+                    header.withUnsafeValue { writer.bytes($0) }
+                } else {
+                    writer.varint(-1)
+                }
             }
+            return base.distance(to: writer.pointer)
         }
+        assert(written == total, "record size computed as \(total) bytes, \(written) written")
 
         if first {
             baseTimestampMs = timestampMs
@@ -277,5 +287,43 @@ public struct RecordBatchBuilder: Sendable {
         let crc = CRC32C.checksum(target, at: start + RecordBatchLayout.crcCoverageStart,
                                   length: target.readableBytes - RecordBatchLayout.crcCoverageStart)
         target.setInteger(crc, at: start + RecordBatchLayout.crc)
+    }
+}
+
+/// Writes Kafka's encodings through a raw pointer into memory already reserved for them.
+struct RawWriter {
+    var pointer: UnsafeMutableRawPointer
+
+    @inline(__always)
+    mutating func byte(_ value: UInt8) {
+        pointer.storeBytes(of: value, as: UInt8.self)
+        pointer += 1
+    }
+
+    @inline(__always)
+    mutating func unsignedVarint(_ value: UInt64) {
+        var remaining = value
+        while remaining >= 0x80 {
+            byte(UInt8(truncatingIfNeeded: remaining) | 0x80)
+            remaining >>= 7
+        }
+        byte(UInt8(truncatingIfNeeded: remaining))
+    }
+
+    @inline(__always)
+    mutating func varint(_ value: Int32) {
+        unsignedVarint(UInt64(UInt32(bitPattern: (value << 1) ^ (value >> 31))))
+    }
+
+    @inline(__always)
+    mutating func varlong(_ value: Int64) {
+        unsignedVarint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+    }
+
+    @inline(__always)
+    mutating func bytes(_ source: UnsafeRawBufferPointer) {
+        guard let base = source.baseAddress, source.count > 0 else { return }
+        pointer.copyMemory(from: base, byteCount: source.count)
+        pointer += source.count
     }
 }

@@ -49,13 +49,12 @@ public struct RecordHeader: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// Writes the value's bytes (nothing for null).
-    @inlinable
-    func writeValue(to buffer: inout ByteBuffer) {
+    /// Calls `body` with the value's bytes (an empty buffer for null).
+    func withUnsafeValue(_ body: (UnsafeRawBufferPointer) -> Void) {
         switch storage {
-        case .null: break
-        case let .bytes(bytes): buffer.writeBytes(bytes)
-        case let .buffer(value): buffer.writeImmutableBuffer(value)
+        case .null: body(UnsafeRawBufferPointer(start: nil, count: 0))
+        case let .bytes(bytes): bytes.withUnsafeBytes(body)
+        case let .buffer(value): value.withUnsafeReadableBytes(body)
         }
     }
 

@@ -85,6 +85,11 @@ enum SnappyCodec {
         guard snappy_uncompressed_length(source, block.count, &length) == SNAPPY_OK else {
             throw failure("block header is not a valid snappy length")
         }
+        // Snappy expands at most about 21x (a 3-byte copy yields 64 bytes), so a larger declared
+        // length is forged; reject it before reserving memory for it.
+        guard length <= block.count * 32 + 64 else {
+            throw failure("block declares \(length) bytes from \(block.count), beyond snappy's expansion limit")
+        }
         guard length <= capped.maxBytes - capped.produced else {
             throw .tooLarge(size: capped.produced + length, limit: capped.maxBytes)
         }

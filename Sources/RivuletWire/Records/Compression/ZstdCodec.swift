@@ -35,7 +35,11 @@ enum ZstdCodec {
 
         let declared = ZSTD_getFrameContentSize(source, input.count)
         var preferred = max(input.count * 4, 64 * 1024)
-        if declared < ZSTD_CONTENTSIZE_ERROR, declared <= UInt64(maxBytes) { preferred = max(Int(declared), 1) }
+        if declared < ZSTD_CONTENTSIZE_ERROR, declared <= UInt64(maxBytes) {
+            // Trust a declared size only up to a plausible ratio before reserving memory for it:
+            // a forged header must not make a few bytes reserve the whole cap.
+            preferred = max(min(Int(declared), max(input.count * 64, 1 << 20)), 1)
+        }
 
         var inBuffer = ZSTD_inBuffer(src: source, size: input.count, pos: 0)
         var finished = false
