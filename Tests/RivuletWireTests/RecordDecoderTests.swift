@@ -255,4 +255,19 @@ import Testing
             #expect(throws: RecordBatchError.self) { try RecordBatch.from(Array(bytes[..<cut])) }
         }
     }
+
+    @Test(arguments: [CompressionCodec.gzip, .snappy, .lz4, .zstd])
+    func recordsHeldFromAnEarlierDecode_surviveTheContextsScratchReuse(codec: CompressionCodec) throws {
+        let context = CompressionContext()
+        let first = RecordTestData.records(count: 20, seed: 1)
+        let second = RecordTestData.records(count: 20, seed: 2).map { record -> TestRecord in
+            var changed = record
+            changed.value = record.value.map { $0.map { $0 ^ 0x5A } }
+            return changed
+        }
+        let held = try RecordTestData.batch(first, compression: codec).records(context: context)
+        let later = try RecordTestData.batch(second, compression: codec).records(context: context)
+        #expect(held.map(\.testRecord) == first)
+        #expect(later.map(\.testRecord) == second)
+    }
 }
