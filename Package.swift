@@ -92,7 +92,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "RivuletCoreTests", dependencies: ["RivuletCore"]),
-        .testTarget(name: "RivuletWireTests", dependencies: ["RivuletWire", "RivuletCore", nioCore]),
+        .testTarget(name: "RivuletWireTests", dependencies: ["RivuletWire", "RivuletCore", nioCore], exclude: ["Fixtures/records"]),
         .testTarget(name: "RivuletStorageTests", dependencies: ["RivuletStorage", "RivuletWire", "RivuletCore", nioCore]),
         .testTarget(name: "RivuletCoordinationTests", dependencies: ["RivuletCoordination", "RivuletCore", nioCore, nioPosix]),
         .testTarget(name: "RivuletTransportTests", dependencies: ["RivuletTransport", "RivuletWire", "RivuletCore", nioCore, nioPosix]),
