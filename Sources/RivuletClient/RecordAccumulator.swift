@@ -1,0 +1,682 @@
+import DequeModule
+import NIOCore
+import RivuletCore
+import RivuletWire
+import Synchronization
+
+/// The producer's per-partition batches: where `send` appends records and where the sender takes
+/// batches from. All state sits behind one `Mutex`; appending a record is that lock plus writing
+/// its bytes into the partition's open `RecordBatchBuilder` (no allocation per record unless the
+/// record has a completion).
+///
+/// Order: a partition's batches are sent in the order they were closed; with idempotence each gets
+/// the next sequence when first drained, and a batch being retried goes out alone, ahead of
+/// later ones, so the broker appends them in sequence order.
+final class RecordAccumulator: Sendable {
+    /// One partition's batches.
+    struct PartitionState {
+        /// The batch records are appended to.
+        var open: ProducerBatch?
+        /// Closed batches waiting to be sent, oldest (lowest sequence) first; retries are put back
+        /// at the front in sequence order.
+        var queue = Deque<ProducerBatch>()
+        /// Batches sent and not yet answered, in send order.
+        var inflight: [ProducerBatch] = []
+        /// The next sequence to assign (idempotence).
+        var nextSequence: Int32 = 0
+        /// Codec contexts reused by every batch of the partition.
+        var compressionContext: CompressionContext?
+    }
+
+    /// One topic: its partitions and sticky partition.
+    final class TopicState: @unchecked Sendable {
+        let name: String
+        var partitions: [PartitionState]
+        /// The leader of each partition (-1 unknown), from the last metadata the sender saw.
+        var leaders: [Int32]
+        /// The partition records without a key go to, or -1 (KIP-480).
+        var stickyPartition: Int32 = -1
+
+        init(name: String, partitionCount: Int) {
+            self.name = name
+            partitions = Array(repeating: PartitionState(), count: partitionCount)
+            leaders = Array(repeating: -1, count: partitionCount)
+        }
+    }
+
+    struct FlushWaiter {
+        let threshold: UInt64
+        var remaining: Int
+        let continuation: CheckedContinuation<Void, Never>
+    }
+
+    struct MemoryWaiter {
+        let id: UInt64
+        let bytes: Int
+        let continuation: CheckedContinuation<Bool, Never>
+    }
+
+    struct State {
+        var topics: [String: TopicState] = [:]
+        /// The topic of the last append: the common case skips the dictionary.
+        var lastTopic: TopicState?
+        var bufferedBytes = 0
+        var memoryWaiters = Deque<MemoryWaiter>()
+        var nextMemoryWaiterID: UInt64 = 0
+        var flushWaiters: [FlushWaiter] = []
+        /// Batches created and not yet completed (for flush).
+        var incompleteBatches = 0
+        var nextBatchID: UInt64 = 0
+        var flushing = 0
+        var closing = false
+        var closed = false
+        var random: SeededGenerator
+        var inflightPerNode: [Int32: Int] = [:]
+        /// Whether sequences are used (turned off when idempotence was only a default and the
+        /// broker lacks InitProducerId).
+        var idempotent: Bool
+        /// Idempotence: the producer id and epoch in use (-1 until InitProducerId answered).
+        var producerId: Int64 = -1
+        var producerEpoch: Int16 = -1
+        /// Set when a sent batch failed for good: sequences must restart under a new producer id
+        /// once nothing is in flight.
+        var producerIdResetNeeded = false
+        var inflightBatchCount = 0
+        /// Where the sender's scan starts next (fairness across partitions).
+        var drainCursor = 0
+    }
+
+    let config: ProducerConfig
+    let clock: any EngineClock
+    let state: Mutex<State>
+    /// Signalled when the sender may have something to do.
+    let senderWakeup = Wakeup()
+
+    init(config: ProducerConfig, idempotent: Bool, clock: any EngineClock, randomSeed: UInt64) {
+        self.config = config
+        self.clock = clock
+        state = Mutex(State(random: SeededGenerator(seed: randomSeed), idempotent: idempotent))
+    }
+
+    // MARK: Appending
+
+    enum AppendResult {
+        /// Appended; `wake` says whether the sender should look (new or full batch).
+        case appended(wake: Bool)
+        /// The topic is not known yet: fetch its metadata and call again.
+        case needsTopic
+        /// Not enough `buffer.memory`: wait for `bytes` to be free and call again.
+        case needsMemory(bytes: Int)
+        case failed(ClientError)
+    }
+
+    /// Appends one record under the lock. The key and value are raw bytes (nil is null).
+    @inline(__always)
+    func append(topic: String, partition explicitPartition: Int32?, timestampMs: Int64,
+                key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: [RecordHeader],
+                completion: ProducerCompletion?, ignoreMemoryLimit: Bool) -> AppendResult {
+        let now = clock.monotonicNanoseconds()
+        return state.withLock { state -> AppendResult in
+            if state.closing || state.closed { return .failed(.closed) }
+            let topicState: TopicState
+            if let last = state.lastTopic, last.name == topic {
+                topicState = last
+            } else if let found = state.topics[topic] {
+                topicState = found
+                state.lastTopic = found
+            } else {
+                return .needsTopic
+            }
+            let partitionCount = topicState.partitions.count
+            var partition: Int32
+            var sticky = false
+            if let explicitPartition {
+                guard explicitPartition >= 0, Int(explicitPartition) < partitionCount else {
+                    return .failed(.invalidPartition(topic: topic, partition: explicitPartition, partitionCount: partitionCount))
+                }
+                partition = explicitPartition
+            } else if let key, !config.partitionerIgnoreKeys {
+                partition = Partitioner.partition(forKey: key, partitionCount: partitionCount)
+            } else {
+                sticky = true
+                partition = topicState.stickyPartition
+            }
+
+            let size = Self.recordSizeBound(keyLength: key?.count, valueLength: value?.count, headers: headers)
+            if size + RecordBatchLayout.headerSize > config.maxRequestSizeBytes {
+                return .failed(.recordTooLarge(sizeBytes: size, limitBytes: config.maxRequestSizeBytes, config: "max.request.size"))
+            }
+            if size > config.bufferMemoryBytes {
+                return .failed(.recordTooLarge(sizeBytes: size, limitBytes: config.bufferMemoryBytes, config: "buffer.memory"))
+            }
+            if !ignoreMemoryLimit, state.bufferedBytes + size > config.bufferMemoryBytes {
+                return .needsMemory(bytes: size)
+            }
+
+            // KIP-480: a record without a key moves the sticky partition when it would open a batch.
+            if sticky {
+                var reusable = false
+                if partition >= 0, Int(partition) < partitionCount, let current = topicState.partitions[Int(partition)].open {
+                    reusable = Self.fits(size: size, in: current, batchSizeBytes: config.batchSizeBytes)
+                }
+                if !reusable {
+                    partition = Partitioner.nextStickyPartition(
+                        previous: partition, partitionCount: partitionCount,
+                        available: topicState.leaders.map { $0 >= 0 }, random: &state.random)
+                    topicState.stickyPartition = partition
+                }
+            }
+
+            var wake = false
+            let index = Int(partition)
+            if let open = topicState.partitions[index].open, !Self.fits(size: size, in: open, batchSizeBytes: config.batchSizeBytes) {
+                topicState.partitions[index].open = nil
+                topicState.partitions[index].queue.append(open)
+                wake = true
+            }
+            if topicState.partitions[index].open == nil {
+                let context = topicState.partitions[index].compressionContext ?? {
+                    let context = config.compression == .none ? nil : CompressionContext()
+                    topicState.partitions[index].compressionContext = context
+                    return context
+                }()
+                let builder = RecordBatchBuilder(compression: config.compression, compressionLevel: config.compressionLevel,
+                                              initialCapacityBytes: max(config.batchSizeBytes, size + RecordBatchLayout.headerSize),
+                                              compressionContext: context)
+                state.nextBatchID += 1
+                state.incompleteBatches += 1
+                topicState.partitions[index].open = ProducerBatch(
+                    partition: TopicAndPartition(topic: topicState.name, partition: partition), builder: builder,
+                    createdNanoseconds: now, id: state.nextBatchID)
+                wake = true
+            }
+            guard let batch = topicState.partitions[index].open else { return .failed(.closed) }
+            let delta: Int32
+            do {
+                delta = try batch.builder.append(timestampMs: timestampMs, key: key, value: value, headers: headers)
+            } catch {
+                return .failed(.recordTooLarge(sizeBytes: size, limitBytes: RecordBatchBuilder.batchBytesMax, config: "batch format"))
+            }
+            batch.accountedBytes += size
+            state.bufferedBytes += size
+            if let completion { batch.completions.append((delta, timestampMs, completion)) }
+            if batch.builder.estimatedSizeBytes + size > config.batchSizeBytes {
+                // Full for a record like this one: close it now, so the sender need not wait for linger.
+                topicState.partitions[index].open = nil
+                topicState.partitions[index].queue.append(batch)
+                wake = true
+            }
+            return .appended(wake: wake)
+        }
+    }
+
+    /// An upper bound of a record's size in a batch (its length varint included): the deltas are
+    /// counted at their largest, so the bound holds wherever in a batch the record lands.
+    @inline(__always)
+    static func recordSizeBound(keyLength: Int?, valueLength: Int?, headers: [RecordHeader]) -> Int {
+        @inline(__always) func varintSize(_ value: Int) -> Int {
+            var zigzag = UInt64(bitPattern: Int64((value << 1) ^ (value >> 63)))
+            var bytes = 1
+            while zigzag >= 0x80 { zigzag >>= 7; bytes += 1 }
+            return bytes
+        }
+        var body = 1 + 10 + 5 // attributes, timestamp delta (varlong), offset delta (varint)
+        if let keyLength { body += varintSize(keyLength) + keyLength } else { body += 1 }
+        if let valueLength { body += varintSize(valueLength) + valueLength } else { body += 1 }
+        body += varintSize(headers.count)
+        for header in headers {
+            let keyLength = header.key.utf8.count
+            body += varintSize(keyLength) + keyLength
+            if let valueLength = header.valueLength { body += varintSize(valueLength) + valueLength } else { body += 1 }
+        }
+        return varintSize(body) + body
+    }
+
+    @inline(__always)
+    private static func fits(size: Int, in batch: ProducerBatch, batchSizeBytes: Int) -> Bool {
+        batch.builder.isEmpty || batch.builder.estimatedSizeBytes + size <= batchSizeBytes
+    }
+
+    /// Registers a topic's partition count (after metadata arrived); grows it when partitions were
+    /// added. Returns whether the topic is now known.
+    func register(topic: TopicMetadata) {
+        state.withLock { state in
+            if let existing = state.topics[topic.name] {
+                while existing.partitions.count < topic.partitions.count {
+                    existing.partitions.append(PartitionState())
+                    existing.leaders.append(-1)
+                }
+                for partition in topic.partitions where Int(partition.partition) < existing.leaders.count {
+                    existing.leaders[Int(partition.partition)] = partition.leaderId
+                }
+            } else {
+                let created = TopicState(name: topic.name, partitionCount: topic.partitions.count)
+                for partition in topic.partitions { created.leaders[Int(partition.partition)] = partition.leaderId }
+                state.topics[topic.name] = created
+            }
+        }
+    }
+
+    /// Copies leaders (and new partitions) from a metadata snapshot.
+    func update(from metadata: ClusterMetadata) {
+        for name in state.withLock({ Array($0.topics.keys) }) {
+            if let topic = metadata.topics[name], topic.errorCode == 0 { register(topic: topic) }
+        }
+    }
+
+    // MARK: Memory
+
+    /// Waits until `bytes` fit in `buffer.memory` or `max.block.ms` passes. Returns false on timeout.
+    func waitForMemory(bytes: Int) async -> Bool {
+        let id = state.withLock { state -> UInt64 in
+            state.nextMemoryWaiterID += 1
+            return state.nextMemoryWaiterID
+        }
+        let clock = self.clock
+        let timeout = UInt64(max(config.maxBlockMs, 0)) * 1_000_000
+        let timer = Task {
+            do { try await clock.sleep(nanoseconds: timeout) } catch { return }
+            self.expireMemoryWaiter(id: id)
+        }
+        defer { timer.cancel() }
+        senderWakeup.signal() // batches become ready at once while memory is short
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let ready = state.withLock { state -> Bool in
+                if state.bufferedBytes + bytes <= config.bufferMemoryBytes || state.closing { return true }
+                state.memoryWaiters.append(MemoryWaiter(id: id, bytes: bytes, continuation: continuation))
+                return false
+            }
+            if ready { continuation.resume(returning: true) }
+        }
+    }
+
+    private func expireMemoryWaiter(id: UInt64) {
+        let waiter = state.withLock { state -> MemoryWaiter? in
+            guard let index = state.memoryWaiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return state.memoryWaiters.remove(at: index)
+        }
+        waiter?.continuation.resume(returning: false)
+    }
+
+    /// Wakes memory waiters that now fit (in arrival order). Called under the lock; returns them.
+    private static func releasableWaiters(_ state: inout State, limit: Int) -> [MemoryWaiter] {
+        var woken: [MemoryWaiter] = []
+        var projected = state.bufferedBytes
+        while let first = state.memoryWaiters.first, projected + first.bytes <= limit || state.closing {
+            projected += first.bytes
+            woken.append(state.memoryWaiters.removeFirst())
+        }
+        return woken
+    }
+
+    // MARK: Flush and close
+
+    /// Makes every open batch ready now and waits until all batches that exist now are complete.
+    func flush() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = state.withLock { state -> Bool in
+                guard state.incompleteBatches > 0 else { return true }
+                state.flushing += 1
+                state.flushWaiters.append(FlushWaiter(threshold: state.nextBatchID, remaining: state.incompleteBatches,
+                                                      continuation: continuation))
+                return false
+            }
+            if done { continuation.resume() } else { senderWakeup.signal() }
+        }
+    }
+
+    /// Stops accepting records; the sender drains what is left.
+    func beginClose() {
+        let waiters = state.withLock { state -> [MemoryWaiter] in
+            state.closing = true
+            let waiters = Array(state.memoryWaiters)
+            state.memoryWaiters.removeAll()
+            return waiters
+        }
+        for waiter in waiters { waiter.continuation.resume(returning: false) }
+        senderWakeup.signal()
+    }
+
+    /// Fails every batch that is open or waiting (not those in flight), after a fatal error.
+    func failQueued(_ error: ClientError) {
+        let batches = state.withLock { state -> [ProducerBatch] in
+            var all: [ProducerBatch] = []
+            for topic in state.topics.values {
+                for index in topic.partitions.indices {
+                    if let open = topic.partitions[index].open { all.append(open) }
+                    all.append(contentsOf: topic.partitions[index].queue)
+                    topic.partitions[index].open = nil
+                    topic.partitions[index].queue.removeAll()
+                }
+            }
+            return all
+        }
+        for batch in batches { complete(batch, result: .failure(error)) }
+    }
+
+    /// Whether nothing is open, queued or in flight.
+    var isEmpty: Bool { state.withLock { $0.incompleteBatches == 0 } }
+
+    /// Fails every batch not yet complete (close timed out, or the producer hit a fatal error).
+    func abortAll(_ error: ClientError) {
+        let batches = state.withLock { state -> [ProducerBatch] in
+            state.closed = true
+            var all: [ProducerBatch] = []
+            for topic in state.topics.values {
+                for index in topic.partitions.indices {
+                    if let open = topic.partitions[index].open { all.append(open) }
+                    all.append(contentsOf: topic.partitions[index].queue)
+                    all.append(contentsOf: topic.partitions[index].inflight)
+                    topic.partitions[index].open = nil
+                    topic.partitions[index].queue.removeAll()
+                    topic.partitions[index].inflight.removeAll()
+                }
+            }
+            return all
+        }
+        for batch in batches { complete(batch, result: .failure(error)) }
+    }
+
+    // MARK: Completing
+
+    /// Finishes a batch: releases its memory, runs its callbacks, wakes flushers and memory waiters.
+    /// The batch must already be out of every queue.
+    func complete(_ batch: ProducerBatch, result: Result<(baseOffset: Int64, logAppendTimeMs: Int64), ClientError>) {
+        let outcome = state.withLock { state -> ([MemoryWaiter], [FlushWaiter])? in
+            guard !batch.isComplete else { return nil }
+            batch.isComplete = true
+            state.bufferedBytes -= batch.accountedBytes
+            batch.accountedBytes = 0
+            state.incompleteBatches -= 1
+            var finished: [FlushWaiter] = []
+            var index = 0
+            while index < state.flushWaiters.count {
+                if batch.id <= state.flushWaiters[index].threshold {
+                    state.flushWaiters[index].remaining -= 1
+                    if state.flushWaiters[index].remaining <= 0 {
+                        finished.append(state.flushWaiters.remove(at: index))
+                        state.flushing -= 1
+                        continue
+                    }
+                }
+                index += 1
+            }
+            return (Self.releasableWaiters(&state, limit: config.bufferMemoryBytes), finished)
+        }
+        guard let (memoryWaiters, flushWaiters) = outcome else { return }
+        switch result {
+        case let .success((baseOffset, logAppendTimeMs)): batch.succeed(baseOffset: baseOffset, logAppendTimeMs: logAppendTimeMs)
+        case let .failure(error): batch.fail(error)
+        }
+        for waiter in memoryWaiters { waiter.continuation.resume(returning: true) }
+        for waiter in flushWaiters { waiter.continuation.resume() }
+    }
+
+    /// Replaces one batch by pieces (a split after MESSAGE_TOO_LARGE): flush waiters count them.
+    func registerSplit(pieces: Int) {
+        guard pieces > 1 else { return }
+        state.withLock { state in
+            state.incompleteBatches += pieces - 1
+            for index in state.flushWaiters.indices { state.flushWaiters[index].remaining += pieces - 1 }
+        }
+    }
+
+    // MARK: Draining
+
+    /// The batches to send to one broker in one Produce request.
+    struct NodeDrain {
+        let nodeId: Int32
+        var batches: [ProducerBatch] = []
+        var bytes = 0
+    }
+
+    /// What the sender should do now.
+    struct DrainResult {
+        var requests: [NodeDrain] = []
+        /// Batches past `delivery.timeout.ms`, out of every queue: fail them.
+        var expired: [ProducerBatch] = []
+        /// The earliest linger or backoff deadline still pending (monotonic), if any.
+        var nextDeadlineNanoseconds: UInt64?
+        /// Some ready batch's partition has no known leader: refresh metadata.
+        var unknownLeader = false
+        /// Idempotence needs a (new) producer id before anything more is sent.
+        var needsProducerId = false
+    }
+
+    /// Takes the batches that are ready (full, lingered long enough, flushed, retry backoff over)
+    /// and whose leader can take another request, grouped per leader, each request at most
+    /// `max.request.size` (but at least one batch). Assigns sequences to first sends.
+    func drain(now: UInt64) -> DrainResult {
+        state.withLock { state in
+            var result = DrainResult()
+            let lingerNanoseconds = UInt64(max(config.lingerMs, 0)) * 1_000_000
+            let deliveryNanoseconds = UInt64(max(config.deliveryTimeoutMs, 0)) * 1_000_000
+            let forceReady = state.flushing > 0 || state.closing || !state.memoryWaiters.isEmpty
+            var blockSends = false
+            if state.idempotent {
+                if state.producerId < 0 || (state.producerIdResetNeeded && state.inflightBatchCount == 0) {
+                    result.needsProducerId = true
+                    blockSends = true
+                } else if state.producerIdResetNeeded {
+                    blockSends = true // wait for the in-flight answers before re-sequencing
+                }
+            }
+            var perNode: [Int32: NodeDrain] = [:]
+            let topics = Array(state.topics.values)
+            guard !topics.isEmpty else { return result }
+            state.drainCursor &+= 1
+            for topicOffset in 0 ..< topics.count {
+                let topic = topics[(topicOffset + state.drainCursor) % topics.count]
+                let partitionCount = topic.partitions.count
+                for partitionOffset in 0 ..< partitionCount {
+                    let index = (partitionOffset + state.drainCursor) % partitionCount
+                    // Expire what waited longer than delivery.timeout.ms (never what is in flight).
+                    if let open = topic.partitions[index].open, now &- open.createdNanoseconds >= deliveryNanoseconds {
+                        topic.partitions[index].open = nil
+                        result.expired.append(open)
+                    }
+                    while let first = topic.partitions[index].queue.first, now &- first.createdNanoseconds >= deliveryNanoseconds {
+                        topic.partitions[index].queue.removeFirst()
+                        if first.wasSent && state.idempotent { state.producerIdResetNeeded = true }
+                        result.expired.append(first)
+                    }
+                    if topic.partitions[index].queue.isEmpty, let open = topic.partitions[index].open {
+                        let deadline = open.createdNanoseconds &+ lingerNanoseconds
+                        if forceReady || now >= deadline {
+                            topic.partitions[index].open = nil
+                            topic.partitions[index].queue.append(open)
+                        } else {
+                            result.nextDeadlineNanoseconds = min(result.nextDeadlineNanoseconds ?? deadline, deadline)
+                            continue
+                        }
+                    }
+                    guard !blockSends, let first = topic.partitions[index].queue.first else { continue }
+                    if first.retryAtNanoseconds > now {
+                        result.nextDeadlineNanoseconds = min(result.nextDeadlineNanoseconds ?? first.retryAtNanoseconds,
+                                                             first.retryAtNanoseconds)
+                        continue
+                    }
+                    let leader = index < topic.leaders.count ? topic.leaders[index] : -1
+                    guard leader >= 0 else {
+                        result.unknownLeader = true
+                        continue
+                    }
+                    if state.inflightPerNode[leader, default: 0] >= config.maxInFlightRequestsPerConnection { continue }
+                    if state.idempotent {
+                        // A retry goes out alone, so that the broker sees sequences in order.
+                        if first.attempts > 0, !topic.partitions[index].inflight.isEmpty { continue }
+                        if topic.partitions[index].inflight.count >= 5 { continue }
+                    }
+                    var group = perNode[leader] ?? NodeDrain(nodeId: leader)
+                    let size = first.sizeBytes
+                    if !group.batches.isEmpty, group.bytes + size > config.maxRequestSizeBytes { continue }
+                    topic.partitions[index].queue.removeFirst()
+                    first.wasSent = true
+                    if state.idempotent, first.baseSequence < 0 {
+                        first.baseSequence = topic.partitions[index].nextSequence
+                        first.producerId = state.producerId
+                        first.producerEpoch = state.producerEpoch
+                        first.built = nil
+                        topic.partitions[index].nextSequence = Self.incrementSequence(
+                            topic.partitions[index].nextSequence, Int32(clamping: first.recordCount))
+                    }
+                    first.attempts += 1
+                    topic.partitions[index].inflight.append(first)
+                    state.inflightBatchCount += 1
+                    group.batches.append(first)
+                    group.bytes += size
+                    perNode[leader] = group
+                }
+            }
+            for (nodeId, group) in perNode {
+                state.inflightPerNode[nodeId, default: 0] += 1
+                result.requests.append(group)
+            }
+            return result
+        }
+    }
+
+    /// Kafka's sequence arithmetic: sequences wrap from Int32.max to 0.
+    static func incrementSequence(_ sequence: Int32, _ increment: Int32) -> Int32 {
+        if sequence > Int32.max - increment { return increment - (Int32.max - sequence) - 1 }
+        return sequence + increment
+    }
+
+    /// Installs a new producer id and epoch and restarts every partition's sequences; batches
+    /// not yet answered will be re-sequenced when next drained.
+    func installProducerId(_ producerId: Int64, epoch: Int16) {
+        state.withLock { state in
+            state.producerId = producerId
+            state.producerEpoch = epoch
+            state.producerIdResetNeeded = false
+            for topic in state.topics.values {
+                for index in topic.partitions.indices {
+                    topic.partitions[index].nextSequence = 0
+                    for batch in topic.partitions[index].queue {
+                        batch.baseSequence = -1
+                        batch.built = nil
+                    }
+                }
+            }
+        }
+    }
+
+    /// Turns idempotence off (it was only a default and the broker cannot give producer ids).
+    func disableIdempotence() {
+        state.withLock { state in
+            state.idempotent = false
+            state.producerIdResetNeeded = false
+        }
+    }
+
+    /// Whether sequences are in use now.
+    var isIdempotent: Bool { state.withLock { $0.idempotent } }
+
+    // MARK: Outcomes
+
+    /// How one drained batch ended, as the sender saw it.
+    enum BatchOutcome {
+        case success(baseOffset: Int64, logAppendTimeMs: Int64)
+        /// Retry it (after backoff) unless retries or delivery time are used up.
+        case retriable(ClientError)
+        /// The broker lacks a producer state we rely on: retry under a new producer id.
+        case retriableAfterProducerIdReset(ClientError)
+        /// Too large as a whole: replace it by these smaller batches (nil when it cannot be split).
+        case split([ProducerBatch]?, ClientError)
+        case failed(ClientError)
+    }
+
+    /// What the sender must do after `finish`.
+    struct FinishActions {
+        var completed: [(ProducerBatch, Result<(baseOffset: Int64, logAppendTimeMs: Int64), ClientError>)] = []
+        var refreshMetadata = false
+    }
+
+    /// Applies the outcomes of one request's batches: frees the request's slot at `nodeId`, takes
+    /// the batches out of flight, and requeues, splits or completes each.
+    func finish(nodeId: Int32, outcomes: [(ProducerBatch, BatchOutcome)], retryBackoffNanoseconds: (Int) -> UInt64) -> FinishActions {
+        let now = clock.monotonicNanoseconds()
+        let deliveryNanoseconds = UInt64(max(config.deliveryTimeoutMs, 0)) * 1_000_000
+        var actions = FinishActions()
+        state.withLock { state in
+            if let count = state.inflightPerNode[nodeId] { state.inflightPerNode[nodeId] = max(count - 1, 0) }
+            for (batch, outcome) in outcomes where !batch.isComplete {
+                guard let topic = state.topics[batch.partition.topic], Int(batch.partition.partition) < topic.partitions.count else {
+                    actions.completed.append((batch, .failure(.unknownTopic(batch.partition.topic))))
+                    continue
+                }
+                let index = Int(batch.partition.partition)
+                if let position = topic.partitions[index].inflight.firstIndex(where: { $0 === batch }) {
+                    topic.partitions[index].inflight.remove(at: position)
+                    state.inflightBatchCount -= 1
+                }
+                let canRetry = batch.attempts <= config.retries && now &- batch.createdNanoseconds < deliveryNanoseconds
+                    && !state.closed
+                switch outcome {
+                case let .success(baseOffset, logAppendTimeMs):
+                    actions.completed.append((batch, .success((baseOffset, logAppendTimeMs))))
+                case let .retriable(error), let .retriableAfterProducerIdReset(error):
+                    if case .retriableAfterProducerIdReset = outcome, state.idempotent {
+                        // A gap the broker reports while an earlier batch of ours is still to be
+                        // resent is ours to close by resending in order; otherwise the broker lost
+                        // our producer state and sequences restart under a new producer id.
+                        let earlierPending = topic.partitions[index].queue.contains { $0.orderKey < batch.orderKey }
+                            || topic.partitions[index].inflight.contains { $0.orderKey < batch.orderKey }
+                        if !earlierPending { state.producerIdResetNeeded = true }
+                    }
+                    if case .broker = error { actions.refreshMetadata = actions.refreshMetadata || Self.refreshesMetadata(error) }
+                    if case .transport = error { actions.refreshMetadata = true }
+                    if canRetry {
+                        batch.retryAtNanoseconds = now &+ retryBackoffNanoseconds(batch.attempts)
+                        Self.requeue(batch, into: &topic.partitions[index].queue)
+                    } else {
+                        if batch.wasSent && state.idempotent { state.producerIdResetNeeded = true }
+                        let final: ClientError = now &- batch.createdNanoseconds >= deliveryNanoseconds
+                            ? .timedOut(operation: "delivery to \(batch.partition)", config: "delivery.timeout.ms",
+                                        afterMs: config.deliveryTimeoutMs)
+                            : error
+                        actions.completed.append((batch, .failure(final)))
+                    }
+                case let .split(pieces, error):
+                    if let pieces, pieces.count > 1, canRetry {
+                        if state.idempotent { state.producerIdResetNeeded = true }
+                        // The pieces replace the batch: they carry its callbacks and memory.
+                        batch.completions = []
+                        batch.accountedBytes = 0
+                        batch.isComplete = true
+                        state.incompleteBatches += pieces.count - 1
+                        for waiterIndex in state.flushWaiters.indices where batch.id <= state.flushWaiters[waiterIndex].threshold {
+                            state.flushWaiters[waiterIndex].remaining += pieces.count - 1
+                        }
+                        for piece in pieces { Self.requeue(piece, into: &topic.partitions[index].queue) }
+                    } else {
+                        if batch.wasSent && state.idempotent { state.producerIdResetNeeded = true }
+                        actions.completed.append((batch, .failure(error)))
+                    }
+                case let .failed(error):
+                    if batch.wasSent && state.idempotent { state.producerIdResetNeeded = true }
+                    actions.completed.append((batch, .failure(error)))
+                }
+            }
+        }
+        return actions
+    }
+
+    /// Puts `batch` back into `queue` by its order key (before every later batch).
+    private static func requeue(_ batch: ProducerBatch, into queue: inout Deque<ProducerBatch>) {
+        var position = 0
+        while position < queue.count, queue[position].orderKey < batch.orderKey { position += 1 }
+        queue.insert(batch, at: position)
+    }
+
+    /// Errors after which the cached leaders are likely wrong.
+    static func refreshesMetadata(_ error: ClientError) -> Bool {
+        switch error.kafkaErrorCode {
+        case .notLeaderOrFollower?, .unknownTopicOrPartition?, .leaderNotAvailable?, .fencedLeaderEpoch?,
+             .unknownLeaderEpoch?, .kafkaStorageError?, .notEnoughReplicas?, .notEnoughReplicasAfterAppend?:
+            true
+        default:
+            false
+        }
+    }
+}
