@@ -178,7 +178,13 @@ final class TCPServerConnection: Sendable {
         case let .request(header, body):
             let context = RequestContext(header: header, connectionID: id, clientAddress: peer)
             if let answer = await shared.handler.handle(body, context: context) {
-                if answer.apiKey == body.apiKey {
+                if case let .fetch(fetch) = answer, case .fetch = body {
+                    // Records go to the socket as the log's own buffers, not copied into the frame.
+                    let buffers = FetchResponseWriter.frame(fetch, correlationId: header.correlationId,
+                                                            version: header.apiVersion, allocator: allocator)
+                    send(buffers, metrics: metrics)
+                    response = nil
+                } else if answer.apiKey == body.apiKey {
                     response = KafkaResponseEncoder.frame(answer, correlationId: header.correlationId,
                                                           apiVersion: header.apiVersion, allocator: allocator)
                 } else {
@@ -223,23 +229,29 @@ final class TCPServerConnection: Sendable {
                            metadata: ["connection": "\(id)", "peer": "\(peer)", "apiKey": "\(header.apiKey)"])
             response = KafkaResponseEncoder.genericErrorFrame(correlationId: header.correlationId, allocator: allocator)
         }
-        if let response {
-            metrics.bytesOut.increment(by: response.readableBytes)
-            let flushNow = state.withLock { state -> Bool in
-                if state.queue.isEmpty || state.closing {
-                    state.unflushed = false
-                    return true
-                }
-                state.unflushed = true
-                return false
-            }
-            if flushNow {
-                channel.writeAndFlush(response, promise: nil)
-            } else {
-                channel.write(response, promise: nil)
-            }
-        }
+        if let response { send(CollectionOfOne(response), metrics: metrics) }
         metrics.duration.recordNanoseconds(Int64(truncatingIfNeeded: (NIODeadline.now() - started).nanoseconds))
+    }
+
+    /// Writes one response (one or more buffers) in a single hop to the event loop, flushing unless
+    /// more requests are queued (their responses then leave together).
+    private func send<Buffers: Collection & Sendable>(_ buffers: Buffers, metrics: TCPServerMetrics.PerApi) where Buffers.Element == ByteBuffer {
+        var bytes = 0
+        for buffer in buffers { bytes += buffer.readableBytes }
+        metrics.bytesOut.increment(by: bytes)
+        let flush = state.withLock { state -> Bool in
+            if state.queue.isEmpty || state.closing {
+                state.unflushed = false
+                return true
+            }
+            state.unflushed = true
+            return false
+        }
+        let channel = channel
+        channel.eventLoop.execute {
+            for buffer in buffers { channel.write(buffer, promise: nil) }
+            if flush { channel.flush() }
+        }
     }
 }
 
