@@ -75,17 +75,7 @@ public enum FetchResponseWriter {
             }
         }
         meta.setInteger(Int32(truncatingIfNeeded: meta.readableBytes - 4 + separateBytes), at: meta.readerIndex)
-        guard !cuts.isEmpty else { return [meta] }
-        var buffers: [ByteBuffer] = []
-        buffers.reserveCapacity(cuts.count * 2 + 1)
-        var start = meta.readerIndex
-        for cut in cuts {
-            if let slice = meta.getSlice(at: start, length: cut.end - start), slice.readableBytes > 0 { buffers.append(slice) }
-            buffers.append(cut.records)
-            start = cut.end
-        }
-        if let tail = meta.getSlice(at: start, length: meta.writerIndex - start), tail.readableBytes > 0 { buffers.append(tail) }
-        return buffers
+        return ProduceRequestWriter.interleave(meta, cuts)
     }
 
     /// Mirrors the generated `PartitionData` tagged section: each tagged field only when it differs

@@ -51,15 +51,23 @@ public final class TCPConnection: KafkaConnection {
 
     public func enqueue<Request: KafkaRequest>(_ request: Request, version: Int16, expectResponse: Bool) -> ResponseFuture<KafkaResponseBody?> {
         let future = ResponseFuture<KafkaResponseBody?>()
-        // Encode outside the lock with a placeholder correlation id; stamp it under the lock.
-        var frame = KafkaRequestEncoder.frame(request.body, version: version, correlationId: 0, clientId: clientId,
-                                              allocator: channel.allocator)
+        // Encode outside the lock with a placeholder correlation id; stamp it under the lock. Produce
+        // requests keep their record batches as separate buffers (no copy into the frame).
+        let body = request.body
+        var frames: [ByteBuffer]
+        if case let .produce(produce) = body {
+            frames = ProduceRequestWriter.frame(produce, version: version, correlationId: 0, clientId: clientId,
+                                                allocator: channel.allocator)
+        } else {
+            frames = [KafkaRequestEncoder.frame(body, version: version, correlationId: 0, clientId: clientId,
+                                                allocator: channel.allocator)]
+        }
         let channel = channel
         let (rejected, armTimer) = state.withLock { state -> (TransportError?, NIODeadline?) in
             if let closedError = state.closedError { return (closedError, nil) }
             state.nextCorrelationId = state.nextCorrelationId == Int32.max ? 0 : state.nextCorrelationId + 1
             let correlationId = state.nextCorrelationId
-            frame.setInteger(correlationId, at: frame.readerIndex + KafkaRequestEncoder.correlationIdOffset)
+            frames[0].setInteger(correlationId, at: frames[0].readerIndex + KafkaRequestEncoder.correlationIdOffset)
             var arm: NIODeadline?
             if expectResponse {
                 let deadline = NIODeadline.now() + .milliseconds(config.requestTimeoutMs)
@@ -72,9 +80,12 @@ public final class TCPConnection: KafkaConnection {
             }
             // Handing over under the lock keeps the socket order equal to the correlation order;
             // `execute` never runs the closure inline, so no handler code runs under this lock.
-            let sendFrame = frame
+            let sendFrames = frames
             if expectResponse {
-                channel.eventLoop.execute { channel.writeAndFlush(sendFrame, promise: nil) }
+                channel.eventLoop.execute {
+                    for frame in sendFrames { channel.write(frame, promise: nil) }
+                    channel.flush()
+                }
             } else {
                 channel.eventLoop.execute {
                     let promise = channel.eventLoop.makePromise(of: Void.self)
@@ -84,7 +95,9 @@ public final class TCPConnection: KafkaConnection {
                         case .failure: future.fail(TransportError.connectionClosed(self.address))
                         }
                     }
-                    channel.writeAndFlush(sendFrame, promise: promise)
+                    for frame in sendFrames.dropLast() { channel.write(frame, promise: nil) }
+                    if let last = sendFrames.last { channel.write(last, promise: promise) }
+                    channel.flush()
                 }
             }
             return (nil, arm)
