@@ -128,15 +128,25 @@ final class TCPServerShared: Sendable {
     /// or shutting down. Runs on the channel's event loop.
     func initialize(_ channel: any Channel) throws {
         let peer = channel.remoteAddress.map(Self.describe) ?? "unknown"
-        let admitted = state.withLock { state -> UInt64? in
-            guard !state.shuttingDown, state.connections.count < config.connectionsMax else { return nil }
+        enum Admission { case admitted(UInt64), full, shuttingDown }
+        let admission = state.withLock { state -> Admission in
+            if state.shuttingDown { return .shuttingDown }
+            guard state.connections.count < config.connectionsMax else { return .full }
             state.nextConnectionID += 1
-            return state.nextConnectionID
+            return .admitted(state.nextConnectionID)
         }
-        guard let id = admitted else {
+        let id: UInt64
+        switch admission {
+        case let .admitted(admitted):
+            id = admitted
+        case .full:
             metrics.connectionsRejectedMax.increment()
             logger.warning("refusing connection: max.connections reached",
                            metadata: ["peer": "\(peer)", "max.connections": "\(config.connectionsMax)"])
+            channel.close(promise: nil)
+            return
+        case .shuttingDown:
+            logger.debug("refusing connection: shutting down", metadata: ["peer": "\(peer)"])
             channel.close(promise: nil)
             return
         }
@@ -145,11 +155,16 @@ final class TCPServerShared: Sendable {
         metrics.connectionsAccepted.increment()
         metrics.connections.record(connectionCount)
         let pipeline = channel.pipeline.syncOperations
-        if config.connectionsMaxIdleMs > 0 {
-            try pipeline.addHandler(IdleStateHandler(allTimeout: .milliseconds(config.connectionsMaxIdleMs)))
+        do {
+            if config.connectionsMaxIdleMs > 0 {
+                try pipeline.addHandler(IdleStateHandler(allTimeout: .milliseconds(config.connectionsMaxIdleMs)))
+            }
+            try pipeline.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: config.socketRequestMaxBytes)))
+            try pipeline.addHandler(TCPServerChannelHandler(connection: connection))
+        } catch {
+            removeConnection(id)
+            throw error
         }
-        try pipeline.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: config.socketRequestMaxBytes)))
-        try pipeline.addHandler(TCPServerChannelHandler(connection: connection))
         logger.debug("connection opened", metadata: ["connection": "\(id)", "peer": "\(peer)"])
     }
 
