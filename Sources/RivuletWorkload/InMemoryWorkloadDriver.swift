@@ -35,8 +35,9 @@ public final class InMemoryWorkloadDriver: WorkloadDriver, WorkloadFaultInjector
         public var consumeCapacityRecordsPerSecond: Double?
         /// How long after a leader dies its partitions get a new leader (only with replicas).
         public var leaderElectionDelay: Duration
-        /// Records queued for consumers over all subscriptions before sends fail (`KAFKA_STORAGE_ERROR`).
-        public var queuedRecordsMax: Int
+        /// Value bytes queued for consumers over all subscriptions before sends fail
+        /// (`KAFKA_STORAGE_ERROR`); bounds the driver's memory.
+        public var queuedBytesMax: Int
         /// Records per delivered batch.
         public var fetchRecordsMax: Int
         /// How often the completion task looks for due acknowledgements (consumers are woken by delivery).
@@ -44,13 +45,13 @@ public final class InMemoryWorkloadDriver: WorkloadDriver, WorkloadFaultInjector
 
         public init(brokers: Int = 1, produceLatency: Duration = .zero, produceCapacityRecordsPerSecond: Double? = nil,
                     consumeCapacityRecordsPerSecond: Double? = nil, leaderElectionDelay: Duration = .milliseconds(100),
-                    queuedRecordsMax: Int = 5_000_000, fetchRecordsMax: Int = 1000, pollInterval: Duration = .milliseconds(1)) {
+                    queuedBytesMax: Int = 512 << 20, fetchRecordsMax: Int = 1000, pollInterval: Duration = .milliseconds(1)) {
             self.brokers = max(1, brokers)
             self.produceLatency = produceLatency
             self.produceCapacityRecordsPerSecond = produceCapacityRecordsPerSecond
             self.consumeCapacityRecordsPerSecond = consumeCapacityRecordsPerSecond
             self.leaderElectionDelay = leaderElectionDelay
-            self.queuedRecordsMax = queuedRecordsMax
+            self.queuedBytesMax = queuedBytesMax
             self.fetchRecordsMax = max(1, fetchRecordsMax)
             self.pollInterval = pollInterval
         }
@@ -58,15 +59,19 @@ public final class InMemoryWorkloadDriver: WorkloadDriver, WorkloadFaultInjector
 
     /// Why a fault or setup call was refused.
     public struct DriverError: Error, Sendable, Equatable, CustomStringConvertible {
+        /// What was refused and why.
         public let message: String
         public var description: String { message }
     }
 
+    /// `in-memory`.
     public let name = "in-memory"
+    /// The simulated system's behaviour.
     public let configuration: Configuration
     let clock: any EngineClock
     private let state: Mutex<State>
 
+    /// A driver simulating `configuration` on `clock` (use the runner's clock).
     public init(configuration: Configuration = Configuration(), clock: any EngineClock = SystemClock()) {
         self.configuration = configuration
         self.clock = clock
@@ -228,7 +233,8 @@ public final class InMemoryWorkloadDriver: WorkloadDriver, WorkloadFaultInjector
                                                                              message: "partition \(partition) has no live leader")))
                 continue
             }
-            guard state.queuedRecords + count * max(1, topic.subscriptions.count) <= configuration.queuedRecordsMax else {
+            let bytes = batch.records[range].reduce(0) { $0 + $1.value.readableBytes } * topic.subscriptions.count
+            guard state.queuedBytes + bytes <= configuration.queuedBytesMax else {
                 immediate.append(WorkloadSendResult(records: range, partition: Int32(partition), baseOffset: -1,
                                                     error: WorkloadSendError(code: "KAFKA_STORAGE_ERROR", message: "the in-memory queue is full")))
                 continue
@@ -558,6 +564,7 @@ private struct State {
     var pending: [PendingAck] = []
     var held: [PendingAck] = []
     var queuedRecords = 0
+    var queuedBytes = 0
     var busyUntilNanoseconds: UInt64 = 0
     var stallUntilNanoseconds: UInt64 = 0
     var produceCapacityOverride: Double??
@@ -592,6 +599,7 @@ private struct State {
         for (name, subscription) in topic.subscriptions {
             topic.subscriptions[name]?.queues[ack.partition].append(ack.values, baseOffset: ack.baseOffset)
             queuedRecords += ack.values.count
+            queuedBytes += ack.values.reduce(0) { $0 + $1.readableBytes }
             if !subscription.members.isEmpty {
                 let owner = subscription.members[ack.partition % subscription.members.count]
                 consumers[owner]?.doorbell?.yield()
@@ -633,6 +641,7 @@ private struct State {
             let (offset, values) = subscription.queues[partition].pop(max: max)
             subscription.delivered += Int64(values.count)
             queuedRecords -= values.count
+            queuedBytes -= values.reduce(0) { $0 + $1.readableBytes }
             consumer.cursor = partition + 1
             return (WorkloadReceivedBatch(topic: consumer.topic, partition: Int32(partition), baseOffset: offset, values: values), false)
         }

@@ -88,8 +88,9 @@ public struct MaxRateProbe: Sendable {
         public var errors: Int64
         /// Records due by the schedule but not yet handed to the driver at the end of the period.
         public var lag: Int64
-        /// The consumer backlog (records) at the start and end of the period; nil without consumers.
+        /// The consumer backlog (records) at the start of the period; nil without consumers.
         public var backlogAtStart: Int64?
+        /// The consumer backlog (records) at the end of the period; nil without consumers.
         public var backlogAtEnd: Int64?
         /// Records each sent record should be received (subscriptions per topic).
         public var receiversPerRecord: Int
@@ -133,6 +134,7 @@ public struct MaxRateProbe: Sendable {
         public var phase: Phase
     }
 
+    /// The tuning in use.
     public let configuration: Configuration
     /// The rate to apply now, records/s.
     public private(set) var rate: Double

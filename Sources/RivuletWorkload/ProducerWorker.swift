@@ -62,6 +62,8 @@ final class ProducerWorker: Sendable {
     let maxOutstandingRecords: Int
     /// Sent and not completed.
     let outstanding = Atomic<Int>(0)
+    /// The schedule when the loop ended, to tell how far behind it the producer was.
+    private let finalSchedule = Mutex<RateSchedule?>(nil)
 
     /// The longest the loop sleeps before it looks at the stop flag and the rate again.
     static let checkIntervalNanoseconds: UInt64 = 20_000_000
@@ -95,6 +97,7 @@ final class ProducerWorker: Sendable {
         let allocator = ByteBufferAllocator()
         let messageSize = payloads.messageSize
         let poolSize = payloads.payloads.count
+        defer { finalSchedule.withLock { [schedule] in $0 = schedule } }
         while !stop.isSet, !Task.isCancelled {
             let latest = rateControl.current
             if latest.id != epoch.id {
@@ -146,7 +149,19 @@ final class ProducerWorker: Sendable {
                 measurements.recordSend(result, intended: intendedTimes, handedAtNanoseconds: handedAt, now: clock.monotonicNanoseconds())
                 outstanding.outstanding.subtract(result.records.count, ordering: .relaxed)
             }
+            // A producer behind its schedule never sleeps; without this it could hold a thread of the
+            // cooperative pool and starve the ticker, the orchestrator and the consumers.
+            await Task.yield()
         }
+    }
+
+    /// Records due by `end` on the schedule but never handed to the driver, and how late the
+    /// oldest of them was at `end` in seconds; zeros when the producer kept up.
+    func lagAtEnd(_ end: UInt64) -> (records: Int64, seconds: Double) {
+        guard let schedule = finalSchedule.withLock({ $0 }) else { return (0, 0) }
+        let due = schedule.dueCount(at: end)
+        guard due > 0 else { return (0, 0) }
+        return (Int64(clamping: due), Double(end &- schedule.nextIntendedNanoseconds) / 1e9)
     }
 
     /// Sends one record intended now and waits (up to `timeout`) for its completion; used to make

@@ -18,10 +18,10 @@ public enum ResultComparison {
         let rows = zip(labels(results), results).map { label, result in
             [label, formatRate(result.aggregatedPublishRate),
              String(format: "%.2f", result.publishThroughputBytesPerSecond / 1_048_576),
-             WorkloadResult.ms(result.aggregatedPublishLatency.p50), WorkloadResult.ms(result.aggregatedPublishLatency.p99),
-             WorkloadResult.ms(result.aggregatedPublishLatency.p999), WorkloadResult.ms(result.aggregatedPublishLatency.max),
-             WorkloadResult.ms(result.aggregatedEndToEndLatency.p50), WorkloadResult.ms(result.aggregatedEndToEndLatency.p99),
-             groupThousands(result.publishErrors), result.stopReason.rawValue]
+             WorkloadResult.ms(result.aggregatedPublishLatency, \.p50), WorkloadResult.ms(result.aggregatedPublishLatency, \.p99),
+             WorkloadResult.ms(result.aggregatedPublishLatency, \.p999), WorkloadResult.ms(result.aggregatedPublishLatency, \.max),
+             WorkloadResult.ms(result.aggregatedEndToEndLatency, \.p50), WorkloadResult.ms(result.aggregatedEndToEndLatency, \.p99),
+             groupThousands(result.publishErrors), result.stopReason.rawValue + (result.producersFellBehind ? ", behind schedule" : "")]
         }
         return WorkloadResult.table(header: header, rows: rows).joined(separator: "\n") + "\n"
     }

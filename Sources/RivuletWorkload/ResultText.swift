@@ -33,10 +33,10 @@ extension WorkloadResult {
             rows.append([
                 String(format: "%.1f", window.endSeconds), formatRate(window.publishRate),
                 String(format: "%.2f", window.publishThroughputBytesPerSecond / 1_048_576), formatRate(window.consumeRate),
-                groupThousands(window.backlog), Self.ms(window.publishLatencyMs.p50), Self.ms(window.publishLatencyMs.p99),
-                Self.ms(window.publishLatencyMs.p999), Self.ms(window.publishLatencyMs.max),
-                String(format: "%.0f", window.publishDelayLatencyUs.p99), Self.ms(window.endToEndLatencyMs.p50),
-                Self.ms(window.endToEndLatencyMs.p99), groupThousands(window.publishErrors),
+                groupThousands(window.backlog), Self.ms(window.publishLatencyMs, \.p50), Self.ms(window.publishLatencyMs, \.p99),
+                Self.ms(window.publishLatencyMs, \.p999), Self.ms(window.publishLatencyMs, \.max),
+                window.publishDelayLatencyUs.count > 0 ? String(format: "%.0f", window.publishDelayLatencyUs.p99) : "-",
+                Self.ms(window.endToEndLatencyMs, \.p50), Self.ms(window.endToEndLatencyMs, \.p99), groupThousands(window.publishErrors),
             ])
         }
         lines += Self.table(header: header, rows: rows)
@@ -47,10 +47,14 @@ extension WorkloadResult {
                                       ("end-to-end latency", "ms", aggregatedEndToEndLatency)] {
             let values = [summary.avg, summary.p50, summary.p75, summary.p95, summary.p99, summary.p999, summary.p9999, summary.max]
             lines.append((name + " (" + unit + ")").padding(toLength: 22, withPad: " ", startingAt: 0)
-                         + values.map { Self.ms($0).leftPadded(9) }.joined())
+                         + values.map { (summary.count > 0 ? Self.ms($0) : "-").leftPadded(9) }.joined())
         }
         lines.append(String(format: "records: %lld sent, %lld received, %lld errors, %lld unacknowledged at the end; final backlog %lld",
                             recordsSent, recordsReceived, publishErrors, unacknowledgedAtEnd, finalBacklog))
+        if producersFellBehind {
+            lines.append(String(format: "WARNING: producers ended %lld records (%.2f s) behind their schedule: the target rate was not "
+                                + "reached, and latencies cover only records that were sent.", scheduleLagRecordsAtEnd, scheduleLagSecondsAtEnd))
+        }
         if !publishErrorCounts.isEmpty {
             lines.append("errors by code: " + publishErrorCounts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }
@@ -84,6 +88,11 @@ extension WorkloadResult {
         lines.append("")
         lines.append(summaryLine)
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A percentile of `summary`, or `-` when it has no samples.
+    static func ms(_ summary: LatencySummary, _ value: KeyPath<LatencySummary, Double>) -> String {
+        summary.count > 0 ? ms(summary[keyPath: value]) : "-"
     }
 
     static func ms(_ value: Double) -> String {

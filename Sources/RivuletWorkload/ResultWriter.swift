@@ -7,15 +7,21 @@ import Foundation
 public enum ResultWriter {
     /// The paths written.
     public struct Files: Sendable, Equatable {
+        /// The JSON result (OMB's fields first).
         public var json: String
+        /// One row per window.
         public var csv: String
+        /// Throughput and p99 latency over time.
         public var svg: String
+        /// The text report ending with the summary line.
         public var text: String
     }
 
     /// Why files could not be written.
     public struct WriteError: Error, Sendable, Equatable, CustomStringConvertible {
+        /// The file or directory that could not be written.
         public let path: String
+        /// What the system said.
         public let reason: String
         public var description: String { "cannot write \(path): \(reason)" }
     }

@@ -160,6 +160,7 @@ public struct WorkloadFault: Sendable, Equatable, CustomStringConvertible {
 
 /// Why a fault line did not parse; `message` names the offending token and what was expected.
 public struct FaultParseError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong, naming the token.
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }

@@ -169,7 +169,7 @@ final class WorkloadMeasurements: Sendable {
             let measureStart = state.measureStartNanoseconds
             for value in batch.values {
                 bytes += Int64(value.readableBytes)
-                guard let intendedAt = PayloadTimestamp.read(from: value), intendedAt <= now, intendedAt > 0 else {
+                guard let intendedAt = PayloadTimestamp.read(from: value), intendedAt <= now else {
                     state.endToEndUnmeasured += 1
                     continue
                 }

@@ -50,6 +50,8 @@ extension WorkloadResult {
             ("windowEndSeconds", .doubles(windows.map(\.endSeconds))),
             ("publishErrorCounts", .object(publishErrorCounts.sorted { $0.key < $1.key }.map { ($0.key, .integer($0.value)) })),
             ("unacknowledgedAtEnd", .integer(unacknowledgedAtEnd)),
+            ("scheduleLagRecordsAtEnd", .integer(scheduleLagRecordsAtEnd)),
+            ("scheduleLagSecondsAtEnd", .number(scheduleLagSecondsAtEnd)),
             ("endToEndUnmeasured", .integer(endToEndUnmeasured)),
             ("clampedLatencySamples", .integer(clampedLatencySamples)),
             ("finalBacklog", .integer(finalBacklog)),

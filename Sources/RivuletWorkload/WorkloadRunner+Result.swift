@@ -1,7 +1,8 @@
 extension WorkloadRunner {
     /// Turns what the run recorded into a `WorkloadResult`.
     func buildResult(context: RunContext, outcome: PhaseOutcome, events: [WorkloadFaultEvent], unacknowledged: Int64,
-                     startedAtWallMs: Int64, environment: WorkloadEnvironment) -> WorkloadResult {
+                     scheduleLag: (records: Int64, seconds: Double), startedAtWallMs: Int64,
+                     environment: WorkloadEnvironment) -> WorkloadResult {
         let final = context.measurements.final()
         let measureStart = final.measureStartNanoseconds
         let windows = final.windows.map { window -> WorkloadWindow in
@@ -31,7 +32,8 @@ extension WorkloadRunner {
         let faultEvents = events.map { event -> WorkloadFaultEvent in
             var event = event
             let consumerFault = event.verb == "kill-consumer" || event.verb == "add-consumer"
-            event.throughputRecoveryMs = Self.recoveryMilliseconds(after: event.atSeconds, holdSeconds: nil, seconds: seconds,
+            let hold = event.endedAtSeconds.map { max(0, $0 - event.atSeconds) }
+            event.throughputRecoveryMs = Self.recoveryMilliseconds(after: event.atSeconds, holdSeconds: hold, seconds: seconds,
                                                                    trafficStart: context.trafficStart, useConsume: consumerFault)
             return event
         }
@@ -57,7 +59,9 @@ extension WorkloadRunner {
             bytesSent: final.measured.acknowledgedBytes, bytesReceived: final.measured.receivedBytes,
             aggregatedPublishRate: Double(sentInWindows) / rateSpan, aggregatedConsumeRate: Double(receivedInWindows) / rateSpan,
             publishThroughputBytesPerSecond: bytesSentInWindows / rateSpan, consumeThroughputBytesPerSecond: bytesReceivedInWindows / rateSpan,
-            publishErrorCounts: final.errorCounts, unacknowledgedAtEnd: unacknowledged, endToEndUnmeasured: final.endToEndUnmeasured,
+            publishErrorCounts: final.errorCounts, unacknowledgedAtEnd: unacknowledged,
+            scheduleLagRecordsAtEnd: scheduleLag.records, scheduleLagSecondsAtEnd: scheduleLag.seconds,
+            endToEndUnmeasured: final.endToEndUnmeasured,
             clampedLatencySamples: final.clampedSamples,
             finalBacklog: WorkloadMeasurements.backlog(final.allTime, receiversPerRecord: context.measurements.receiversPerRecord),
             finalTargetRate: context.rateControl.current.rate, faults: faultEvents, maxRateProbe: probeReport,
@@ -67,8 +71,8 @@ extension WorkloadRunner {
 
     /// Milliseconds from a fault at `atSeconds` until the per-second rate (publish, or consume for
     /// consumer faults) is back to 90% of its mean over the up to 5 seconds before the fault:
-    /// 0 when it never fell below that within 10 seconds, nil when it fell and never came back or
-    /// there is no baseline. Resolution: one second.
+    /// 0 when it never fell below that within 10 seconds (plus the fault's own duration), nil when
+    /// it fell and never came back or there is no baseline. Resolution: one second.
     static func recoveryMilliseconds(after atSeconds: Double, holdSeconds: Double?, seconds: [WorkloadMeasurements.Second],
                                      trafficStart: UInt64, useConsume: Bool) -> Double? {
         func end(_ second: WorkloadMeasurements.Second) -> Double { Double(second.endNanoseconds &- trafficStart) / 1e9 }

@@ -66,12 +66,17 @@ public final class WorkloadRunner: Sendable {
         }
     }
 
+    /// The workload (validated again by `run()`).
     public let spec: WorkloadSpec
+    /// The system under test; `run()` closes it.
     public let driver: any WorkloadDriver
+    /// The clock of every schedule, measurement and wait (and of the payload timestamps).
     public let clock: any EngineClock
+    /// Knobs that are not part of the workload.
     public let options: Options
     private let stopRequest = StopFlag()
 
+    /// A runner for one run of `spec` against `driver`.
     public init(spec: WorkloadSpec, driver: any WorkloadDriver, clock: any EngineClock = SystemClock(), options: Options = Options()) {
         self.spec = spec
         self.driver = driver
@@ -206,8 +211,10 @@ public final class WorkloadRunner: Sendable {
             await self.finish(context: context, workers: workers, consumers: consumers, scheduler: scheduler, outcome: outcome)
         }
         let unacknowledged = await cleanup.value
+        let lags = workers.map { $0.lagAtEnd(outcome.endNanoseconds) }
+        let lag = (records: lags.reduce(Int64(0)) { $0 + $1.records }, seconds: lags.map(\.seconds).max() ?? 0)
         return buildResult(context: context, outcome: outcome, events: scheduler.events, unacknowledged: unacknowledged,
-                           startedAtWallMs: trafficStartWallMs, environment: environment)
+                           scheduleLag: lag, startedAtWallMs: trafficStartWallMs, environment: environment)
     }
 
     /// Closes the final window, waits for outstanding sends, undoes faults, closes everything.

@@ -5,7 +5,9 @@ import RivuletWire
 public struct WorkloadSpecOverrides: Sendable, Equatable {
     /// One `--set key=value`.
     public struct Setting: Sendable, Equatable {
+        /// The spec key.
         public var key: String
+        /// The value, as it would follow `key:` in a spec file.
         public var value: String
         public init(key: String, value: String) {
             self.key = key

@@ -33,7 +33,7 @@ func sampleResult(name: String = "sample <&> \"workload\"", target: String = "em
         publishErrors: 2, recordsReceived: Int64(rate * 30), bytesSent: Int64(rate * 30 * 1024), bytesReceived: Int64(rate * 30 * 1024),
         aggregatedPublishRate: rate, aggregatedConsumeRate: rate, publishThroughputBytesPerSecond: rate * 1024,
         consumeThroughputBytesPerSecond: rate * 1024, publishErrorCounts: ["NOT_LEADER_OR_FOLLOWER": 2], unacknowledgedAtEnd: 0,
-        endToEndUnmeasured: 0, clampedLatencySamples: 0, finalBacklog: 3, finalTargetRate: rate,
+        scheduleLagRecordsAtEnd: 0, scheduleLagSecondsAtEnd: 0, endToEndUnmeasured: 0, clampedLatencySamples: 0, finalBacklog: 3, finalTargetRate: rate,
         faults: [WorkloadFaultEvent(fault: "at 15s kill broker 0 for 5s", verb: "kill", atSeconds: 15, endedAtSeconds: 20, brokerId: 0,
                                     consumerIndex: nil, error: nil, undoError: nil, recoveryTimeMs: 100, rebalanceTimeMs: nil,
                                     throughputRecoveryMs: 0, detail: "broker 0 killed")],

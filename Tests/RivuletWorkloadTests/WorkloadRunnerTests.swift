@@ -58,6 +58,8 @@ private func waitForDeliveries(_ driver: InMemoryWorkloadDriver, _ count: Int64)
         #expect(result.windows.allSatisfy { abs($0.publishRate - 2000) < 500 })
         #expect(result.publishRate.count == result.windows.count)
         #expect(result.unacknowledgedAtEnd == 0)
+        #expect(result.scheduleLagRecordsAtEnd < 20)
+        #expect(!result.producersFellBehind)
         #expect(result.finalTargetRate == 2000)
         // One progress line per second, and the sink was finished.
         #expect(progress.updates.count >= 1)
@@ -97,6 +99,28 @@ private func waitForDeliveries(_ driver: InMemoryWorkloadDriver, _ count: Int64)
             #expect(result.aggregatedPublishDelayLatency.p99 < 150_000, "delay p99 \(result.aggregatedPublishDelayLatency.p99) us")
         }
         #expect(result.recordsSent > 1000)
+    }
+
+    @Test func producersBehindSchedule_areReported() async throws {
+        // The system stops acknowledging; with at most 10 records outstanding the producer cannot
+        // send, falls behind its schedule, and the result must say so instead of looking clean.
+        let spec = TestSupport.runnerSpec(rate: 1000, test: .milliseconds(700), window: .milliseconds(350))
+        let driver = InMemoryWorkloadDriver()
+        var options = TestSupport.options()
+        options.outstandingBytesMaxPerProducer = 10 * spec.messageSize
+        options.closeTimeout = .milliseconds(100)
+        let stall = Task {
+            try await waitForDeliveries(driver, 3)
+            driver.stall(for: .seconds(60))
+        }
+        let result = try await WorkloadRunner(spec: spec, driver: driver, options: options).run()
+        try await stall.value
+        #expect(result.scheduleLagRecordsAtEnd > 400, "\(result.scheduleLagRecordsAtEnd)")
+        #expect(result.scheduleLagSecondsAtEnd > 0.4)
+        #expect(result.unacknowledgedAtEnd == 10)
+        #expect(result.producersFellBehind)
+        #expect(result.textReport.contains("WARNING: producers ended"))
+        #expect(ResultComparison.table([result]).contains("behind schedule"))
     }
 
     @Test func warmup_isExcludedByIntendedSendTime() async throws {
