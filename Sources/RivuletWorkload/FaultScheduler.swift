@@ -77,9 +77,15 @@ final class FaultScheduler: Sendable {
             switch fault.action {
             case .killConsumer(let consumer):
                 event.consumerIndex = consumer
-                if !(await consumers.kill(consumer)) { event.error = "consumer \(consumer) is not running" }
+                if await consumers.kill(consumer) {
+                    if let effect = await injector?.consumerKilled(index: consumer) { merge(effect, into: &event) }
+                } else {
+                    event.error = "consumer \(consumer) is not running"
+                }
             case .addConsumer:
-                event.consumerIndex = try await consumers.addToFirstSubscription()
+                let index = try await consumers.addToFirstSubscription()
+                event.consumerIndex = index
+                if let effect = await injector?.consumerAdded(index: index) { merge(effect, into: &event) }
             case .delay(let target, let by):
                 try record(await requireInjector().delay(target, by: by), into: &event, fault: index)
             case .kill(let target):
@@ -100,6 +106,12 @@ final class FaultScheduler: Sendable {
         }
         let finished = event
         state.withLock { $0.events[index] = finished }
+    }
+
+    private func merge(_ effect: FaultEffect, into event: inout WorkloadFaultEvent) {
+        event.recoveryTimeMs = effect.recoveryTimeMs
+        event.rebalanceTimeMs = effect.rebalanceTimeMs
+        event.detail = effect.detail
     }
 
     private func record(_ effect: FaultEffect, into event: inout WorkloadFaultEvent, fault index: Int) throws {

@@ -430,6 +430,16 @@ public final class InMemoryWorkloadDriver: WorkloadDriver, WorkloadFaultInjector
         return FaultEffect(brokerId: broker, detail: "broker \(broker) healed")
     }
 
+    /// The in-memory group rebalances at once.
+    public func consumerKilled(index: Int) async -> FaultEffect {
+        FaultEffect(rebalanceTimeMs: 0, detail: "consumer \(index) left; its partitions moved at once")
+    }
+
+    /// The in-memory group rebalances at once.
+    public func consumerAdded(index: Int) async -> FaultEffect {
+        FaultEffect(rebalanceTimeMs: 0, detail: "consumer \(index) joined; partitions rebalanced at once")
+    }
+
     private func resolve(_ target: FaultTarget) throws -> Int {
         try state.withLock { state throws(DriverError) -> Int in
             switch target {

@@ -20,7 +20,7 @@ public struct FaultEffect: Sendable, Equatable {
     }
 }
 
-/// Injects broker-level faults into the system a `WorkloadDriver` drives. Each method acts now
+/// Injects broker-level faults into the system a `WorkloadDriver` drives, and hears about consumer faults. Each method acts now
 /// and returns; the runner schedules them from the spec's `fault:` lines and calls the matching
 /// undo (`removeDelay`, `restart`, `resume`, `heal`) after `for <d>`, on the broker the first call
 /// reported, and for every fault still pending when the run stops.
@@ -45,4 +45,16 @@ public protocol WorkloadFaultInjector: Sendable {
     func partition(_ target: FaultTarget) async throws -> FaultEffect
     /// Reconnects a partitioned broker.
     func heal(broker: Int) async throws -> FaultEffect
+
+    /// Told after the runner killed consumer `index` (`kill consumer N`; the runner does the kill
+    /// through the consumer's handle, so consumer faults work on every driver). An injector that
+    /// can watch the group fills `rebalanceTimeMs`; return promptly. Default: nothing to add.
+    func consumerKilled(index: Int) async -> FaultEffect
+    /// Told after the runner added consumer `index` (`add consumer`). Default: nothing to add.
+    func consumerAdded(index: Int) async -> FaultEffect
+}
+
+extension WorkloadFaultInjector {
+    public func consumerKilled(index: Int) async -> FaultEffect { FaultEffect() }
+    public func consumerAdded(index: Int) async -> FaultEffect { FaultEffect() }
 }

