@@ -17,10 +17,18 @@ final class RateControl: Sendable {
     }
 
     private let state: Mutex<Epoch>
+    /// Sends intended at or after this time are not sent (the scheduled end of the test).
+    private let sendUntil = Atomic<UInt64>(.max)
 
     init(rate: Double, startNanoseconds: UInt64) {
         state = Mutex(Epoch(id: 0, rate: rate, startNanoseconds: startNanoseconds, handedAtStart: 0))
     }
+
+    /// The time from which no send is intended any more.
+    var sendUntilNanoseconds: UInt64 { sendUntil.load(ordering: .acquiring) }
+
+    /// Ends the schedule: no send intended at or after `end` will be sent.
+    func endSchedule(at end: UInt64) { sendUntil.store(end, ordering: .releasing) }
 
     var current: Epoch { state.withLock { $0 } }
 
@@ -105,10 +113,12 @@ final class ProducerWorker: Sendable {
                 schedule = RateSchedule(startNanoseconds: epoch.startNanoseconds, ratePerSecond: epoch.rate / Double(producerCount))
             }
             let now = clock.monotonicNanoseconds()
-            let due = schedule.dueCount(at: now)
+            let end = rateControl.sendUntilNanoseconds
+            let due = schedule.dueCount(at: now < end ? now : end &- 1)
             do {
                 if due == 0 {
-                    let wake = min(schedule.nextIntendedNanoseconds, now &+ Self.checkIntervalNanoseconds)
+                    let next = schedule.nextIntendedNanoseconds < end ? schedule.nextIntendedNanoseconds : UInt64.max
+                    let wake = min(next, now &+ Self.checkIntervalNanoseconds)
                     try await clock.sleep(untilMonotonicNanoseconds: wake)
                     continue
                 }

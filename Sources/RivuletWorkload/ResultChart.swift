@@ -5,7 +5,7 @@ extension WorkloadResult {
     /// window on top, p99 publish and end-to-end latency (ms) per window below, faults as dashed
     /// vertical lines. Hand-written SVG, no dependencies.
     public var chartSVG: String {
-        var svg = SVGDrawing(width: 960, height: 620)
+        var svg = SVGDrawing(width: 960, height: 680)
         let left = 90.0
         let plotWidth = 700.0
         let legendX = left + plotWidth + 20
@@ -19,7 +19,7 @@ extension WorkloadResult {
 
         let panels: [(title: String, label: String, top: Double, series: [(String, [Double])])] = [
             ("Throughput", "records/s", 80, [("published", publishRate), ("consumed", consumeRate)]),
-            ("Latency p99 (from the intended send time)", "ms", 350,
+            ("Latency p99 (from the intended send time)", "ms", 380,
              [("publish p99", publishLatency99pct), ("end-to-end p99", endToEndLatency99pct)]),
         ]
         let panelHeight = 210.0
@@ -43,7 +43,7 @@ extension WorkloadResult {
                 guard at >= 0, at <= xMaximum else { continue }
                 svg.line(x1: x(at), y1: panel.top, x2: x(at), y2: panel.top + panelHeight, color: "#D55E00", width: 1, dash: "4 3")
                 if panel.top == panels[0].top {
-                    svg.text(event.verb, x: x(at) + 3, y: panel.top + 12, size: 10, color: "#D55E00")
+                    svg.text(event.verb, x: x(at) + 3, y: panel.top + panelHeight - 6, size: 10, color: "#D55E00")
                 }
             }
             for tick in SVGDrawing.niceTicks(maximum: xMaximum, count: 8) where tick <= xMaximum {
@@ -52,7 +52,7 @@ extension WorkloadResult {
             svg.text("seconds since measuring began", x: left + plotWidth / 2, y: panel.top + panelHeight + 32, size: 11,
                      anchor: "middle", color: "#555555")
         }
-        svg.text(summaryLine, x: left, y: 606, size: 11, color: "#333333")
+        svg.text(summaryLine, x: left, y: 664, size: 11, color: "#333333")
         return svg.document
     }
 }

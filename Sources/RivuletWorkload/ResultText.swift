@@ -46,7 +46,7 @@ extension WorkloadResult {
                                       ("publish delay", "us", aggregatedPublishDelayLatency),
                                       ("end-to-end latency", "ms", aggregatedEndToEndLatency)] {
             let values = [summary.avg, summary.p50, summary.p75, summary.p95, summary.p99, summary.p999, summary.p9999, summary.max]
-            lines.append((name + " (" + unit + ")").padding(toLength: 22, withPad: " ", startingAt: 0)
+            lines.append((name + " (" + unit + ")").padding(toLength: 24, withPad: " ", startingAt: 0)
                          + values.map { (summary.count > 0 ? Self.ms($0) : "-").leftPadded(9) }.joined())
         }
         lines.append(String(format: "records: %lld sent, %lld received, %lld errors, %lld unacknowledged at the end; final backlog %lld",

@@ -76,18 +76,17 @@ struct SVGDrawing {
         return top
     }
 
-    /// Round tick values from 0 to at least `maximum` (steps of 1, 2 or 5 times a power of ten).
+    /// Round tick values from 0 to the first one at or above `maximum` (steps of 1, 2 or 5 times a
+    /// power of ten).
     static func niceTicks(maximum: Double, count: Int = 5) -> [Double] {
         let top = maximum.isFinite && maximum > 0 ? maximum : 1
         let raw = top / Double(max(1, count))
         let magnitude = pow(10, floor(log10(raw)))
         let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
-        var ticks: [Double] = []
-        var value = 0.0
-        while value < top + step / 2, ticks.count < 50 {
-            ticks.append(value)
-            if value >= top { break }
-            value += step
+        // From 0 up to the first tick at or above the maximum, so every value fits under the top line.
+        var ticks: [Double] = [0]
+        while (ticks.last ?? 0) < top, ticks.count < 50 {
+            ticks.append(Double(ticks.count) * step)
         }
         return ticks
     }

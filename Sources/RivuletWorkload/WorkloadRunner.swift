@@ -42,6 +42,8 @@ public final class WorkloadRunner: Sendable {
         public var outstandingBytesMaxPerProducer: Int
         /// Records per `send` call at most.
         public var batchRecordsMax: Int
+        /// Value bytes per `send` call at most (at least one record).
+        public var batchBytesMax: Int
         /// Hard limit on the run from the start of traffic; nil: warm-up + test + 1 minute, plus
         /// 1 hour when building a backlog.
         public var maxRunDuration: Duration?
@@ -51,7 +53,7 @@ public final class WorkloadRunner: Sendable {
         public init(progress: (any WorkloadProgressSink)? = nil, probeControlPeriod: Duration = .seconds(1),
                     probe: MaxRateProbe.Configuration = MaxRateProbe.Configuration(), waitForConsumers: Bool = true,
                     readinessTimeout: Duration = .seconds(60), closeTimeout: Duration = .seconds(5),
-                    outstandingBytesMaxPerProducer: Int = 32 << 20, batchRecordsMax: Int = 1000,
+                    outstandingBytesMaxPerProducer: Int = 32 << 20, batchRecordsMax: Int = 1000, batchBytesMax: Int = 8 << 20,
                     maxRunDuration: Duration? = nil, environment: WorkloadEnvironment? = nil) {
             self.progress = progress
             self.probeControlPeriod = probeControlPeriod
@@ -61,6 +63,7 @@ public final class WorkloadRunner: Sendable {
             self.closeTimeout = closeTimeout
             self.outstandingBytesMaxPerProducer = outstandingBytesMaxPerProducer
             self.batchRecordsMax = batchRecordsMax
+            self.batchBytesMax = batchBytesMax
             self.maxRunDuration = maxRunDuration
             self.environment = environment
         }
@@ -145,7 +148,9 @@ public final class WorkloadRunner: Sendable {
                         index: index, topic: topic, producer: producer, measurements: measurements,
                         rateControl: rateControl, payloads: payloads, keys: keys,
                         keyType: spec.keyDistributor, seed: spec.seed &+ UInt64(index + 1) &* 0x9E37_79B9_7F4A_7C15, clock: clock,
-                        producerCount: spec.totalProducers, maxBatchRecords: options.batchRecordsMax, maxOutstandingRecords: outstandingMax))
+                        producerCount: spec.totalProducers,
+                        maxBatchRecords: max(1, min(options.batchRecordsMax, options.batchBytesMax / max(1, spec.messageSize))),
+                        maxOutstandingRecords: outstandingMax))
                 }
             }
         } catch {
@@ -211,7 +216,7 @@ public final class WorkloadRunner: Sendable {
             await self.finish(context: context, workers: workers, consumers: consumers, scheduler: scheduler, outcome: outcome)
         }
         let unacknowledged = await cleanup.value
-        let lags = workers.map { $0.lagAtEnd(outcome.endNanoseconds) }
+        let lags = workers.map { $0.lagAtEnd(outcome.endNanoseconds &- 1) }
         let lag = (records: lags.reduce(Int64(0)) { $0 + $1.records }, seconds: lags.map(\.seconds).max() ?? 0)
         return buildResult(context: context, outcome: outcome, events: scheduler.events, unacknowledged: unacknowledged,
                            scheduleLag: lag, startedAtWallMs: trafficStartWallMs, environment: environment)
@@ -369,8 +374,10 @@ struct RunContext: Sendable {
             testEnd = max(testEnd, drained &+ spec.testDuration.nanosecondsClamped)
         }
 
+        // Producers send nothing intended at or after the end, even if this task wakes late.
+        rateControl.endSchedule(at: testEnd)
         if let reason = await wait(until: testEnd) { return interrupted(reason) }
-        return PhaseOutcome(reason: .completed, detail: nil, measureStartNanoseconds: measureStart, endNanoseconds: clock.monotonicNanoseconds())
+        return PhaseOutcome(reason: .completed, detail: nil, measureStartNanoseconds: measureStart, endNanoseconds: testEnd)
     }
 
     /// Once per second: the progress line and the per-second samples; at each window boundary

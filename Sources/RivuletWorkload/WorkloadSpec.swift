@@ -122,13 +122,15 @@ public struct WorkloadSpec: Sendable, Equatable {
 
     // MARK: Derived
 
-    /// Producers over all topics.
-    public var totalProducers: Int { topics * producersPerTopic }
-    /// Consumers over all topics and subscriptions, before any `add consumer` fault.
-    public var totalConsumers: Int { topics * subscriptionsPerTopic * consumerPerSubscription }
-    /// The requested backlog in bytes (`consumerBacklogSizeGB` x 2^30), 0 when none.
+    /// Producers over all topics (saturating at `Int.max`).
+    public var totalProducers: Int { saturatingProduct(topics, producersPerTopic) }
+    /// Consumers over all topics and subscriptions, before any `add consumer` fault (saturating).
+    public var totalConsumers: Int { saturatingProduct(topics, subscriptionsPerTopic, consumerPerSubscription) }
+    /// The requested backlog in bytes (`consumerBacklogSizeGB` x 2^30), 0 when none, at most `Int64.max`.
     public var backlogBytesRequested: Int64 {
-        consumerBacklogSizeGB > 0 ? Int64((consumerBacklogSizeGB * 1_073_741_824).rounded()) : 0
+        let bytes = consumerBacklogSizeGB * 1_073_741_824
+        guard bytes.isFinite, bytes > 0 else { return 0 }
+        return bytes >= 9.2e18 ? .max : Int64(bytes.rounded())
     }
     /// True when `producerRate` is 0 and the runner probes for the maximum sustainable rate.
     public var probesMaximumRate: Bool { producerRate == 0 }
@@ -185,6 +187,17 @@ public struct WorkloadSpec: Sendable, Equatable {
     public var specText: String {
         effectiveSettings.map { "\($0.key): \(quoteIfNeeded($0.value))" }.joined(separator: "\n") + "\n"
     }
+}
+
+/// The product of non-negative counts, saturating at `Int.max` instead of trapping.
+func saturatingProduct(_ factors: Int...) -> Int {
+    var product = 1
+    for factor in factors {
+        let (result, overflow) = product.multipliedReportingOverflow(by: max(0, factor))
+        if overflow { return .max }
+        product = result
+    }
+    return product
 }
 
 /// Prints a number without a trailing `.0` when it is whole (`50000`, `0.5`).

@@ -124,8 +124,8 @@ extension WorkloadSpec {
         guard !name.trimmingSpaces().isEmpty else { throw fail(.name, "must not be empty") }
         guard (1 ... 100_000).contains(topics) else { throw fail(.topics, "must be in 1...100000 (got \(topics))") }
         guard partitionsPerTopic >= 1 else { throw fail(.partitionsPerTopic, "must be at least 1 (got \(partitionsPerTopic))") }
-        guard topics * partitionsPerTopic <= 1_000_000 else {
-            throw fail(.partitionsPerTopic, "topics x partitionsPerTopic must be at most 1000000 (got \(topics * partitionsPerTopic))")
+        guard saturatingProduct(topics, partitionsPerTopic) <= 1_000_000 else {
+            throw fail(.partitionsPerTopic, "topics x partitionsPerTopic must be at most 1000000")
         }
         guard messageSize >= 8 else {
             throw fail(.messageSize, "must be at least 8 bytes, the intended send time fills the first 8 (got \(messageSize))")
@@ -148,6 +148,9 @@ extension WorkloadSpec {
         guard consumerBacklogSizeGB.isFinite, consumerBacklogSizeGB >= 0 else {
             throw fail(.consumerBacklogSizeGB, "must not be negative (got \(formatNumber(consumerBacklogSizeGB)))")
         }
+        guard consumerBacklogSizeGB <= 1_048_576 else {
+            throw fail(.consumerBacklogSizeGB, "must be at most 1048576 (1 PiB)")
+        }
         if consumerBacklogSizeGB > 0 {
             if producerRate == 0 {
                 throw fail(.consumerBacklogSizeGB, "cannot probe the maximum rate (producerRate: 0) while building a backlog; set a producerRate",
@@ -163,7 +166,7 @@ extension WorkloadSpec {
             guard randomizedPayloadPoolSize >= 1 else {
                 throw fail(.randomizedPayloadPoolSize, "must be at least 1 when useRandomizedPayloads is true (got \(randomizedPayloadPoolSize))")
             }
-            guard randomizedPayloadPoolSize * messageSize <= 1 << 30 else {
+            guard saturatingProduct(randomizedPayloadPoolSize, messageSize) <= 1 << 30 else {
                 throw fail(.randomizedPayloadPoolSize, "randomizedPayloadPoolSize x messageSize must be at most 1 GiB")
             }
         } else if payloadFile == nil, payloadData == nil {
@@ -177,8 +180,8 @@ extension WorkloadSpec {
         if consumerBacklogSizeGB == 0, testDuration.secondsDouble / window.secondsDouble > 100_000 {
             throw fail(.windowSeconds, "gives more than 100000 windows over the test; use longer windows")
         }
-        guard lingerMs >= 0 else { throw fail(.lingerMs, "must not be negative (got \(lingerMs))") }
-        guard batchSizeBytes >= 0 else { throw fail(.batchSizeBytes, "must not be negative (got \(batchSizeBytes))") }
+        guard (0 ... 3_600_000).contains(lingerMs) else { throw fail(.lingerMs, "must be in 0...3600000 (got \(lingerMs))") }
+        guard (0 ... 1 << 30).contains(batchSizeBytes) else { throw fail(.batchSizeBytes, "must be in 0...1073741824 (got \(batchSizeBytes))") }
         guard (1 ... 1000).contains(brokers) else { throw fail(.brokers, "must be in 1...1000 (got \(brokers))") }
         guard replicationFactor >= 1 else { throw fail(.replicationFactor, "must be at least 1 (got \(replicationFactor))") }
         if target == .embedded, replicationFactor > brokers {
@@ -357,23 +360,30 @@ private struct SpecParser {
         spec.producerRate = try double(.producerRate) ?? 0
         spec.consumerBacklogSizeGB = try double(.consumerBacklogSizeGB) ?? 0
         spec.backlogDrainRatio = try double(.backlogDrainRatio) ?? 1.0
+        // Durations: at most 10,000 hours (600,000 minutes), like SpecDuration.
         if let minutes = try optionalInt(.testDurationMinutes) {
-            guard minutes > 0 else { throw bad(.testDurationMinutes, entries[.testDurationMinutes], "must be above zero") }
-            spec.testDuration = .seconds(60 * Int64(min(minutes, 600_000)))
+            guard (1 ... 600_000).contains(minutes) else { throw bad(.testDurationMinutes, entries[.testDurationMinutes], "must be in 1...600000") }
+            spec.testDuration = .seconds(60 * Int64(minutes))
         } else if let seconds = try double(.testDurationSeconds) {
-            guard seconds > 0 else { throw bad(.testDurationSeconds, entries[.testDurationSeconds], "must be above zero") }
-            spec.testDuration = .secondsDouble(min(seconds, 36_000_000))
+            guard seconds > 0, seconds <= 36_000_000 else {
+                throw bad(.testDurationSeconds, entries[.testDurationSeconds], "must be above zero and at most 36000000")
+            }
+            spec.testDuration = .secondsDouble(seconds)
         }
         if let minutes = try optionalInt(.warmupDurationMinutes) {
-            spec.warmupDuration = .seconds(60 * Int64(min(minutes, 600_000)))
+            guard minutes <= 600_000 else { throw bad(.warmupDurationMinutes, entries[.warmupDurationMinutes], "must be at most 600000") }
+            spec.warmupDuration = .seconds(60 * Int64(minutes))
         } else if let seconds = try double(.warmupDurationSeconds) {
-            spec.warmupDuration = .secondsDouble(min(seconds, 36_000_000))
+            guard seconds <= 36_000_000 else { throw bad(.warmupDurationSeconds, entries[.warmupDurationSeconds], "must be at most 36000000") }
+            spec.warmupDuration = .secondsDouble(seconds)
         } else {
             spec.warmupDuration = .seconds(60)
         }
         if let seconds = try double(.windowSeconds) {
-            guard seconds > 0 else { throw bad(.windowSeconds, entries[.windowSeconds], "must be above zero") }
-            spec.window = .secondsDouble(min(seconds, 36_000_000))
+            guard seconds > 0, seconds <= 36_000_000 else {
+                throw bad(.windowSeconds, entries[.windowSeconds], "must be above zero and at most 36000000")
+            }
+            spec.window = .secondsDouble(seconds)
         }
         if let entry = entries[.acks] {
             guard let acks = WorkloadAcks(text: entry.value) else { throw bad(.acks, entry, "expected 0, 1, all or -1") }

@@ -157,6 +157,17 @@ private final class XMLProbe: NSObject, XMLParserDelegate {
         #expect(!result.textReport.isEmpty)
     }
 
+    @Test(arguments: [0.0, 0.3, 1, 7, 99, 3150, 1_234_567, 4.2e9, .nan, -5])
+    func axisTicks_startAtZero_andReachTheMaximum(maximum: Double) {
+        let ticks = SVGDrawing.niceTicks(maximum: maximum)
+        #expect(ticks.first == 0)
+        #expect((ticks.last ?? 0) >= (maximum.isFinite && maximum > 0 ? maximum : 1))
+        #expect(ticks.count >= 2 && ticks.count <= 7, "\(ticks)")
+        let step = ticks[1]
+        let mantissa = step / pow(10, floor(log10(step)))
+        #expect([1.0, 2, 5, 10].contains { abs($0 - mantissa) < 1e-9 }, "step \(step)")
+    }
+
     @Test func summaryLine_hasKafkaPerfTestShape() throws {
         let line = sampleResult().summaryLine
         #expect(line == "30000 records sent, 1000.0 records/sec (0.98 MB/sec), 2.50 ms avg latency, 15.00 ms max latency, "

@@ -173,6 +173,39 @@ import Testing
         #expect(spec.effectiveSettings.filter { $0.key == "fault" }.count == 2)
     }
 
+    @Test(arguments: WorkloadSpecKey.allCases)
+    func extremeValues_neverCrash_andFailWithTheKey(key: WorkloadSpecKey) {
+        // Every key with hostile values: the spec is either accepted or rejected naming the key;
+        // it never traps (overflowing products, huge doubles, bad text).
+        let values = ["9223372036854775807", "-9223372036854775808", "99999999999999999999999", "1e308", "-1e308", "4.9e-324",
+                      "nan", "inf", "0x10", "", "\"", "'", "${", "at", "at 1s", "kafka://", "file://", "1_", "_", "-0", "\u{0}"]
+        for value in values {
+            var lines = TestSupport.specText().split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            lines.removeAll { $0.hasPrefix(key.rawValue + ":") }
+            lines.append("\(key.rawValue): \(value)")
+            do {
+                let spec = try WorkloadSpec.parse(text: lines.joined(separator: "\n"), source: "x.spec")
+                #expect(spec.topics >= 1)
+            } catch {
+                // Rejected on the key itself, or on the key a combined limit belongs to; always named.
+                #expect(error.key != nil, "\(key.rawValue): \(value): \(error)")
+                #expect(error.source == "x.spec")
+            }
+        }
+    }
+
+    @Test func hugeProducts_areRejectedNotTrapped() throws {
+        let huge = "9223372036854775807"
+        for (key, value) in [("partitionsPerTopic", huge), ("producersPerTopic", huge), ("consumerPerSubscription", huge),
+                             ("randomizedPayloadPoolSize", huge), ("consumerBacklogSizeGB", "1e300")] {
+            var lines = TestSupport.specText().split(separator: "\n").map(String.init).filter { !$0.hasPrefix(key + ":") }
+            lines = lines.map { $0 == "topics: 1" ? "topics: 3" : $0 }
+            lines.append("\(key): \(value)")
+            let found = try #require(error(lines.joined(separator: "\n")))
+            #expect(found.key == key, "\(found)")
+        }
+    }
+
     // MARK: Errors name the file, the line and the key
 
     private func error(_ text: String, source: String = "bad.spec", baseDirectory: String? = nil,
