@@ -217,6 +217,23 @@ private func waitForDeliveries(_ driver: InMemoryWorkloadDriver, _ count: Int64)
         #expect(driver.queuedRecords >= 0)
     }
 
+    @Test func ctrlC_stopsTheRun_andReturnsThePartialResult() async throws {
+        let spec = TestSupport.runnerSpec(rate: 1000, test: .seconds(20), window: .milliseconds(200))
+        let driver = InMemoryWorkloadDriver()
+        let runner = WorkloadRunner(spec: spec, driver: driver, options: TestSupport.options())
+        let interrupt = InterruptSignal.install { runner.stop() }
+        defer { interrupt.uninstall() }
+        let presser = Task {
+            try await waitForDeliveries(driver, 300)
+            kill(getpid(), SIGINT) // process-directed, like Ctrl-C from the terminal
+        }
+        let result = try await runner.run()
+        try await presser.value
+        #expect(result.stopReason == .stopped)
+        #expect(result.recordsSent > 200)
+        #expect(result.trafficSeconds < 10)
+    }
+
     @Test func stop_returnsThePartialResult() async throws {
         let spec = TestSupport.runnerSpec(rate: 1000, test: .seconds(20), window: .milliseconds(200))
         let driver = InMemoryWorkloadDriver()
