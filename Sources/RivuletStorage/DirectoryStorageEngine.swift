@@ -111,8 +111,8 @@ final class DirectoryStorageEngine: StorageEngine {
     }
 
     /// Opens a log with a chosen backend; `fullRecovery` checks every batch whatever the checkpoint says.
-    func open<Backend: DurableLogBackend>(_ topicPartition: TopicPartition, config: LogConfig, fullRecovery: Bool,
-                                          backend makeBackend: (PartitionDirectory) -> Backend) throws(StorageError) -> SegmentedLog<Backend> {
+    func open(_ topicPartition: TopicPartition, config: LogConfig, fullRecovery: Bool,
+              backend makeBackend: (PartitionDirectory) -> any DurableLogBackend) throws(StorageError) -> SegmentedLog {
         try checkOpen()
         try topicPartition.validate()
         try config.validate()

@@ -71,7 +71,7 @@ final class FileSegmentStorage: SegmentStorage {
             let stampBytes = UnsafeRawBufferPointer(slot)
             try batch.withReadableBytes { (bytes: UnsafeRawBufferPointer) throws(StorageError) in
                 let rest = UnsafeRawBufferPointer(rebasing: bytes[RecordBatchLayout.batchLength...])
-                try FileSystem.writeAll(fd, at: position, pieces: [stampBytes, rest], path: path)
+                try FileSystem.writeAll(fd, at: position, stampBytes, rest, path: path)
             }
         }
         sizeBytes += batch.readableBytes
@@ -174,11 +174,11 @@ final class FileSegmentStorage: SegmentStorage {
 struct FileBackend: DurableLogBackend {
     let directory: PartitionDirectory
 
-    func createSegment(baseOffset: Int64, capacityBytes _: Int, nowMs: Int64) throws(StorageError) -> FileSegmentStorage {
+    func createSegment(baseOffset: Int64, capacityBytes _: Int, nowMs: Int64) throws(StorageError) -> any SegmentStorage {
         try FileSegmentStorage.create(directory: directory.path, baseOffset: baseOffset, nowMs: nowMs)
     }
 
-    func openSegment(baseOffset: Int64) throws(StorageError) -> FileSegmentStorage {
+    func openSegment(baseOffset: Int64) throws(StorageError) -> any SegmentStorage {
         try FileSegmentStorage.open(directory: directory.path, baseOffset: baseOffset)
     }
 }

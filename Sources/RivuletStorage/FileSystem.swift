@@ -175,20 +175,20 @@ enum FileSystem {
         }
     }
 
-    /// Writes all of `pieces`, back to back, at `offset` (pwritev, continuing after short writes).
-    static func writeAll(_ fd: SystemFileDescriptor, at offset: Int, pieces: [UnsafeRawBufferPointer],
+    /// Writes `first` then `second`, back to back, at `offset`: one pwritev, continued after short
+    /// writes. Two pieces cover every caller (a stamped base offset and the rest of a batch) without
+    /// allocating.
+    static func writeAll(_ fd: SystemFileDescriptor, at offset: Int, _ first: UnsafeRawBufferPointer,
+                         _ second: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
                          path: String) throws(StorageError) {
-        var total = pieces.reduce(0) { $0 + $1.count }
+        var first = first
+        var second = second
         var written = 0
-        var pieces = pieces
-        while total > 0 {
-            let count = pieces.withUnsafeMutableBufferPointer { buffers -> Int in
-                withUnsafeTemporaryAllocation(of: iovec.self, capacity: buffers.count) { vectors in
-                    for (index, piece) in buffers.enumerated() {
-                        vectors[index] = iovec(iov_base: UnsafeMutableRawPointer(mutating: piece.baseAddress), iov_len: piece.count)
-                    }
-                    return pwritev(fd.rawValue, vectors.baseAddress, Int32(buffers.count), off_t(offset + written))
-                }
+        while first.count + second.count > 0 {
+            let count = withUnsafeTemporaryAllocation(of: iovec.self, capacity: 2) { vectors -> Int in
+                vectors[0] = iovec(iov_base: UnsafeMutableRawPointer(mutating: first.baseAddress), iov_len: first.count)
+                vectors[1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: second.baseAddress), iov_len: second.count)
+                return pwritev(fd.rawValue, vectors.baseAddress, 2, off_t(offset + written))
             }
             if count < 0 {
                 if errno == EINTR { continue }
@@ -196,17 +196,9 @@ enum FileSystem {
             }
             if count == 0 { throw .io(operation: "pwritev (no progress)", path: path, errno: EIO) }
             written += count
-            total -= count
-            var skip = count
-            while skip > 0, let first = pieces.first {
-                if first.count <= skip {
-                    skip -= first.count
-                    pieces.removeFirst()
-                } else {
-                    pieces[0] = UnsafeRawBufferPointer(rebasing: first[skip...])
-                    skip = 0
-                }
-            }
+            let fromFirst = min(count, first.count)
+            first = UnsafeRawBufferPointer(rebasing: first[fromFirst...])
+            second = UnsafeRawBufferPointer(rebasing: second[(count - fromFirst)...])
         }
     }
 
@@ -238,7 +230,7 @@ enum FileSystem {
         let fd = try openFile(temporary, .writeOnly, options: [.create, .truncate])
         do throws(StorageError) {
             try withBytes(of: bytes) { (buffer: UnsafeRawBufferPointer) throws(StorageError) in
-                try writeAll(fd, at: 0, pieces: [buffer], path: temporary)
+                try writeAll(fd, at: 0, buffer, path: temporary)
             }
             try sync(fd, .fsync, path: temporary)
             try io("close", temporary) { try fd.close() }

@@ -3,14 +3,12 @@ import RivuletWire
 /// What a backend provides to `SegmentedLog` beyond segment bytes: creating segments, and the
 /// partition-wide durable state (directory entries, the recovery checkpoint).
 protocol LogBackend {
-    associatedtype Storage: SegmentStorage
-
     /// Whether bytes survive the process (file, mmap) or not (memory).
     var isDurable: Bool { get }
 
     /// Creates an empty segment starting at `baseOffset` with room for `capacityBytes` where the
     /// backend preallocates. Replaces leftovers of an earlier segment with the same name.
-    func createSegment(baseOffset: Int64, capacityBytes: Int, nowMs: Int64) throws(StorageError) -> Storage
+    func createSegment(baseOffset: Int64, capacityBytes: Int, nowMs: Int64) throws(StorageError) -> any SegmentStorage
 
     /// Makes segment file creations and deletions durable (fsync of the partition directory).
     func syncDirectory() throws(StorageError)
@@ -20,7 +18,7 @@ protocol LogBackend {
 
     /// Called once when the log closes, after its segments are closed: the memory backend keeps
     /// them for a later reopen; durable backends release the partition in their engine.
-    func didClose(segments: [LogSegment<Storage>], logStartOffset: Int64)
+    func didClose(segments: [LogSegment], logStartOffset: Int64)
 }
 
 /// What a log records about itself between runs: the recovery point, the log start offset (which

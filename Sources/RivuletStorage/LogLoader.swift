@@ -10,9 +10,8 @@ import RivuletWire
 /// time index entry before it) against the bytes. Everything from the recovery point on is walked
 /// batch by batch: length, magic, header fields, contiguous offsets and CRC-32C.
 enum LogLoader {
-    static func open<Backend: DurableLogBackend>(backend: Backend, topicPartition: TopicPartition, config: LogConfig,
-                                                 clock: any EngineClock, logger: Logger,
-                                                 fullRecovery: Bool) throws(StorageError) -> SegmentedLog<Backend> {
+    static func open(backend: any DurableLogBackend, topicPartition: TopicPartition, config: LogConfig,
+                     clock: any EngineClock, logger: Logger, fullRecovery: Bool) throws(StorageError) -> SegmentedLog {
         var logger = logger
         logger[metadataKey: "partition"] = "\(topicPartition)"
         let now = clock.wallMilliseconds()
@@ -25,7 +24,7 @@ enum LogLoader {
         let baseOffsets = try directory.segmentBaseOffsets()
         report.segmentCount = baseOffsets.count
 
-        var segments: [LogSegment<Backend.Storage>] = []
+        var segments: [LogSegment] = []
         do throws(StorageError) {
             for baseOffset in baseOffsets {
                 let segment = LogSegment(baseOffset: baseOffset, storage: try backend.openSegment(baseOffset: baseOffset), nowMs: now)
@@ -95,9 +94,8 @@ enum LogLoader {
     }
 
     /// Recovers one segment; returns the problem that ended its data early, if any.
-    private static func recover<Storage: SegmentStorage>(_ segment: LogSegment<Storage>, nextBaseOffset: Int64?, recoveryPoint: Int64?,
-                                                         config: LogConfig, logger: Logger,
-                                                         report: inout RecoveryReport) throws(StorageError) -> RecoveryReason? {
+    private static func recover(_ segment: LogSegment, nextBaseOffset: Int64?, recoveryPoint: Int64?, config: LogConfig,
+                                logger: Logger, report: inout RecoveryReport) throws(StorageError) -> RecoveryReason? {
         let storage = segment.storage
         let physicalBytes = storage.sizeBytes
         var indexTrouble: String?
@@ -173,8 +171,7 @@ enum LogLoader {
     }
 
     /// Whether an offset index entry, and the time index entry at or before it, match the batches.
-    private static func startEntryMatches<Storage: SegmentStorage>(_ entryIndex: Int, of segment: LogSegment<Storage>,
-                                                                  physicalBytes: Int) throws(StorageError) -> Bool {
+    private static func startEntryMatches(_ entryIndex: Int, of segment: LogSegment, physicalBytes: Int) throws(StorageError) -> Bool {
         let storage = segment.storage
         let entry = segment.offsetIndex.entries[entryIndex]
         let entryLastOffset = segment.baseOffset + Int64(entry.relativeOffset)

@@ -30,6 +30,10 @@ public enum LogRoundtrip {
     /// Why a roundtrip failed its checks.
     public struct Failure: Error, CustomStringConvertible, Sendable {
         public var description: String
+
+        public init(description: String) {
+            self.description = description
+        }
     }
 
     /// Appends `batches` batches of exactly `batchBytes` bytes to a fresh log for `topicPartition`

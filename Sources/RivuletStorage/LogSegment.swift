@@ -2,10 +2,10 @@ import RivuletWire
 
 /// One segment of a log: its bytes (through a backend's `SegmentStorage`), its sparse offset and time
 /// indexes, and what the log needs to know about it without reading it (offsets, timestamps, sizes).
-final class LogSegment<Storage: SegmentStorage> {
+final class LogSegment {
     /// The offset of the segment's first batch, and its file name.
     let baseOffset: Int64
-    let storage: Storage
+    let storage: any SegmentStorage
     var offsetIndex = OffsetIndex()
     var timeIndex = TimeIndex()
     /// The offset after the segment's last batch (`baseOffset` when empty).
@@ -29,7 +29,7 @@ final class LogSegment<Storage: SegmentStorage> {
     /// Whether the segment takes no more appends.
     var isSealed = false
 
-    init(baseOffset: Int64, storage: Storage, nowMs: Int64) {
+    init(baseOffset: Int64, storage: any SegmentStorage, nowMs: Int64) {
         self.baseOffset = baseOffset
         self.storage = storage
         nextOffset = baseOffset

@@ -50,10 +50,14 @@ final class MemoryChunkPool: Sendable {
     }
 
     /// Returns a chunk for reuse (dropped when the pool is full or the chunk is small).
+    ///
+    /// Only the indexes are reset: `clear()` would allocate a new buffer whenever the caller still
+    /// holds a reference, defeating the reuse.
     func give(_ chunk: ByteBuffer) {
         guard chunk.capacity >= Self.chunkBytesMin else { return }
         var chunk = chunk
-        chunk.clear()
+        chunk.moveReaderIndex(to: 0)
+        chunk.moveWriterIndex(to: 0)
         state.withLock { state in
             guard state.bytes + chunk.capacity <= idleBytesMax else { return }
             state.bytes += chunk.capacity
@@ -264,8 +268,7 @@ final class MemorySegmentStorage: SegmentStorage, @unchecked Sendable {
     func delete() {
         if openChunk.capacity > 0 { pool.give(openChunk) }
         openChunk = ByteBuffer()
-        for chunk in sealedChunks { pool.give(chunk) }
-        sealedChunks = []
+        while let chunk = sealedChunks.popLast() { pool.give(chunk) }
         sealedStarts = []
         openStart = 0
         sizeBytes = 0
@@ -282,7 +285,7 @@ struct MemoryBackend: LogBackend {
 
     var isDurable: Bool { false }
 
-    func createSegment(baseOffset _: Int64, capacityBytes: Int, nowMs: Int64) -> MemorySegmentStorage {
+    func createSegment(baseOffset _: Int64, capacityBytes: Int, nowMs: Int64) -> any SegmentStorage {
         MemorySegmentStorage(pool: pool, capacityBytes: capacityBytes, nowMs: nowMs)
     }
 
@@ -290,7 +293,7 @@ struct MemoryBackend: LogBackend {
 
     func writeCheckpoint(_: PartitionCheckpoint) {}
 
-    func didClose(segments: [LogSegment<MemorySegmentStorage>], logStartOffset: Int64) {
+    func didClose(segments: [LogSegment], logStartOffset: Int64) {
         volume.release(topicPartition, log: RetainedMemoryLog(segments: segments, logStartOffset: logStartOffset))
     }
 }

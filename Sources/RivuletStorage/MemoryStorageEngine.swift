@@ -6,7 +6,7 @@ import Synchronization
 struct RetainedMemoryLog: @unchecked Sendable {
     // @unchecked Sendable: ownership moves from the closed log to the engine to the next owner;
     // nobody uses the segments while the engine holds them.
-    var segments: [LogSegment<MemorySegmentStorage>]
+    var segments: [LogSegment]
     var logStartOffset: Int64
 }
 
@@ -96,7 +96,7 @@ final class MemoryStorageEngine: StorageEngine {
         try openMemoryLog(topicPartition, config: config)
     }
 
-    func openMemoryLog(_ topicPartition: TopicPartition, config: LogConfig) throws(StorageError) -> SegmentedLog<MemoryBackend> {
+    func openMemoryLog(_ topicPartition: TopicPartition, config: LogConfig) throws(StorageError) -> SegmentedLog {
         try topicPartition.validate()
         try config.validate()
         let retained = try volume.acquire(topicPartition)
@@ -119,7 +119,7 @@ final class MemoryStorageEngine: StorageEngine {
 
     func deleteLog(_ topicPartition: TopicPartition) throws(StorageError) {
         let retained = try volume.remove(topicPartition)
-        for segment in retained.segments { segment.storage.delete() }
+        for segment in retained.segments { try segment.storage.delete() }
     }
 
     func partitions() -> [TopicPartition] { volume.partitions }

@@ -237,11 +237,11 @@ final class MmapSegmentStorage: SegmentStorage {
 struct MmapBackend: DurableLogBackend {
     let directory: PartitionDirectory
 
-    func createSegment(baseOffset: Int64, capacityBytes: Int, nowMs: Int64) throws(StorageError) -> MmapSegmentStorage {
+    func createSegment(baseOffset: Int64, capacityBytes: Int, nowMs: Int64) throws(StorageError) -> any SegmentStorage {
         try MmapSegmentStorage.create(directory: directory.path, baseOffset: baseOffset, capacityBytes: capacityBytes, nowMs: nowMs)
     }
 
-    func openSegment(baseOffset: Int64) throws(StorageError) -> MmapSegmentStorage {
+    func openSegment(baseOffset: Int64) throws(StorageError) -> any SegmentStorage {
         try MmapSegmentStorage.open(directory: directory.path, baseOffset: baseOffset)
     }
 }

@@ -63,7 +63,7 @@ struct PartitionDirectory: Sendable {
 protocol DurableLogBackend: LogBackend {
     var directory: PartitionDirectory { get }
     /// Opens an existing segment file (sealed; recovery reactivates the last one).
-    func openSegment(baseOffset: Int64) throws(StorageError) -> Storage
+    func openSegment(baseOffset: Int64) throws(StorageError) -> any SegmentStorage
 }
 
 extension DurableLogBackend {
@@ -75,7 +75,7 @@ extension DurableLogBackend {
         try directory.writeCheckpoint(checkpoint)
     }
 
-    func didClose(segments _: [LogSegment<Storage>], logStartOffset _: Int64) {
+    func didClose(segments _: [LogSegment], logStartOffset _: Int64) {
         directory.release()
     }
 }

@@ -100,7 +100,7 @@ final class SegmentIndexFiles {
 
     private func write(_ bytes: [UInt8], to fd: SystemFileDescriptor, at offset: Int, path: String) throws(StorageError) {
         try withBytes(of: bytes) { (buffer: UnsafeRawBufferPointer) throws(StorageError) in
-            try FileSystem.writeAll(fd, at: offset, pieces: [buffer], path: path)
+            try FileSystem.writeAll(fd, at: offset, buffer, path: path)
         }
     }
 }

@@ -21,7 +21,7 @@ struct SegmentWalkResult {
 /// The caller prepares the segment's state for `start` (`resetForWalkFromStart` or
 /// `resetForWalk(fromEntry:)`). `expectedBaseOffset` is the offset the first batch must start at
 /// (nil when starting at an index entry, whose batch was verified against the entry).
-func walkSegment<Storage: SegmentStorage>(_ segment: LogSegment<Storage>, from start: Int, expectedBaseOffset: Int64?,
+func walkSegment(_ segment: LogSegment, from start: Int, expectedBaseOffset: Int64?,
                                           verifyChecksums: Bool, indexIntervalBytes: Int) throws(StorageError) -> SegmentWalkResult {
     let storage = segment.storage
     let end = storage.sizeBytes

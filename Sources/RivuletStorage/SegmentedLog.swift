@@ -22,8 +22,8 @@ struct LogStatistics: Sendable {
 /// Invariants: `segments` is never empty, its last element is the active segment, segments are
 /// contiguous (`segments[i].nextOffset == segments[i + 1].baseOffset`), and every segment but the
 /// active one is sealed. `recoveryPoint <= logEndOffset`.
-final class SegmentedLog<Backend: LogBackend>: LogStore {
-    typealias Segment = LogSegment<Backend.Storage>
+final class SegmentedLog: LogStore {
+    typealias Segment = LogSegment
 
     enum State {
         case open
@@ -33,7 +33,7 @@ final class SegmentedLog<Backend: LogBackend>: LogStore {
 
     let topicPartition: TopicPartition
     let config: LogConfig
-    let backend: Backend
+    let backend: any LogBackend
     let clock: any EngineClock
     let logger: Logger
     let recoveryReport: RecoveryReport
@@ -49,7 +49,7 @@ final class SegmentedLog<Backend: LogBackend>: LogStore {
     private var directoryNeedsSync = false
 
     /// Wraps segments that are already consistent (new, adopted from memory, or recovered).
-    init(topicPartition: TopicPartition, config: LogConfig, backend: Backend, clock: any EngineClock, logger: Logger,
+    init(topicPartition: TopicPartition, config: LogConfig, backend: any LogBackend, clock: any EngineClock, logger: Logger,
          segments: [Segment], logStartOffset: Int64, recoveryPoint: Int64, recoveryReport: RecoveryReport) {
         precondition(!segments.isEmpty, "a log has at least its active segment")
         self.topicPartition = topicPartition
@@ -239,8 +239,10 @@ final class SegmentedLog<Backend: LogBackend>: LogStore {
         guard offset >= logStartOffset, offset <= end else {
             throw .offsetOutOfRange(requested: offset, logStart: logStartOffset, logEnd: end)
         }
-        let empty = LogReadResult(records: ByteBuffer(), batchCount: 0, firstOffset: nil, nextOffset: offset,
-                                  logStartOffset: logStartOffset, logEndOffset: end)
+        var empty: LogReadResult {
+            LogReadResult(records: ByteBuffer(), batchCount: 0, firstOffset: nil, nextOffset: offset,
+                          logStartOffset: logStartOffset, logEndOffset: end)
+        }
         if offset == end { return empty }
         if let maxOffset, offset >= maxOffset { return empty }
 

@@ -172,7 +172,7 @@ func writeFile(_ path: String, _ bytes: [UInt8]) throws {
     let fd = try FileSystem.openFile(path, .writeOnly, options: [.create, .truncate])
     defer { try? fd.close() }
     try withBytes(of: bytes) { (buffer: UnsafeRawBufferPointer) throws(StorageError) in
-        try FileSystem.writeAll(fd, at: 0, pieces: [buffer], path: path)
+        try FileSystem.writeAll(fd, at: 0, buffer, path: path)
     }
 }
 
