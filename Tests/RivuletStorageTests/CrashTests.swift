@@ -93,6 +93,13 @@ import Glibc
             }
         }
 
+        /// Waits for the child to exit; returns its raw wait status.
+        func wait() -> Int32 {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0, errno == EINTR {}
+            return status
+        }
+
         /// SIGKILL, then reap.
         func kill() -> Int32 {
             _ = Glibc.kill(pid, SIGKILL)
