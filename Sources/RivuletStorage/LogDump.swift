@@ -6,8 +6,11 @@ import RivuletWire
 public enum LogDump {
     /// One segment file.
     public struct Segment: Sendable, Hashable {
+        /// The base offset in the file name.
         public var baseOffset: Int64
+        /// The `.log` file.
         public var path: String
+        /// The file's size (data, plus any preallocated tail).
         public var sizeBytes: Int
     }
 
@@ -15,6 +18,7 @@ public enum LogDump {
     public struct Batch: Sendable {
         /// Byte position in the segment file.
         public var position: Int
+        /// The batch's decoded header.
         public var header: RecordBatchHeader
         /// Whether the stored CRC-32C matches the bytes.
         public var isChecksumValid: Bool

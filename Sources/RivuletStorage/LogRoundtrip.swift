@@ -7,6 +7,7 @@ import RivuletWire
 public enum LogRoundtrip {
     /// What a roundtrip measured and found.
     public struct Report: Sendable, Hashable {
+        /// Batches written and the size of each, in bytes.
         public var batches: Int
         public var batchBytes: Int
         /// Time to append every batch (flush included when the config asks for it), in nanoseconds.
@@ -18,8 +19,11 @@ public enum LogRoundtrip {
         /// The log end offset found after closing and reopening (durable engines), else nil.
         public var logEndOffsetAfterReopen: Int64?
 
+        /// Bytes written (and read back).
         public var totalBytes: Int { batches * batchBytes }
+        /// Append throughput in bytes per second.
         public var appendBytesPerSecond: Double { rate(totalBytes, appendNanoseconds) }
+        /// Read throughput in bytes per second.
         public var readBytesPerSecond: Double { rate(totalBytes, readNanoseconds) }
 
         private func rate(_ bytes: Int, _ nanoseconds: UInt64) -> Double {
@@ -29,8 +33,10 @@ public enum LogRoundtrip {
 
     /// Why a roundtrip failed its checks.
     public struct Failure: Error, CustomStringConvertible, Sendable {
+        /// What was wrong.
         public var description: String
 
+        /// A failure saying what was wrong.
         public init(description: String) {
             self.description = description
         }

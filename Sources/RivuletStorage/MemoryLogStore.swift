@@ -38,7 +38,12 @@ final class MemoryChunkPool: Sendable {
     /// An empty chunk with room for at least `capacity` bytes.
     func take(capacity: Int) -> ByteBuffer {
         let reused = state.withLock { state -> ByteBuffer? in
-            guard let index = state.chunks.lastIndex(where: { $0.capacity >= capacity }) else { return nil }
+            // Best fit, so that a small log does not take a large chunk.
+            var best: Int?
+            for (index, chunk) in state.chunks.enumerated() where chunk.capacity >= capacity {
+                if best.map({ chunk.capacity < state.chunks[$0].capacity }) ?? true { best = index }
+            }
+            guard let index = best else { return nil }
             let chunk = state.chunks.remove(at: index)
             state.bytes -= chunk.capacity
             return chunk

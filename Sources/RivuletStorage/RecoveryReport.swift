@@ -78,8 +78,9 @@ public struct RecoveryReport: Sendable, Hashable {
     public var rebuiltIndexes: [Int64]
     /// Zero bytes after the data of preallocated (mmap) segments: not corruption, just trimmed.
     public var preallocatedBytesTrimmed: Int
-    /// The log start and end offsets after recovery.
+    /// The log start offset after recovery.
     public var logStartOffset: Int64
+    /// The log end offset after recovery.
     public var logEndOffset: Int64
 
     public init(checkpointedRecoveryPoint: Int64? = nil, hadCleanShutdown: Bool = false, segmentCount: Int = 0,
