@@ -48,8 +48,8 @@ public enum LogRoundtrip {
     public static func run(engine: any StorageEngine, topicPartition: TopicPartition, batches: Int, batchBytes: Int,
                            config: LogConfig, clock: any EngineClock, keep: Bool = false) throws -> Report {
         guard batches > 0 else { throw Failure(description: "--batches must be at least 1") }
-        guard batchBytes >= SyntheticBatch.minimumTotalBytes else {
-            throw Failure(description: "--batch-bytes must be at least \(SyntheticBatch.minimumTotalBytes)")
+        guard batchBytes >= SyntheticBatch.minimumTotalBytes, batchBytes <= SyntheticBatch.totalBytesMax else {
+            throw Failure(description: "--batch-bytes must be between \(SyntheticBatch.minimumTotalBytes) and \(SyntheticBatch.totalBytesMax)")
         }
         if try engine.partitions().contains(topicPartition) { try engine.deleteLog(topicPartition) }
         var config = config

@@ -381,6 +381,9 @@ final class SegmentedLog: LogStore {
         sizeBytes -= Int64(before - position)
         segment.syncedBytes = min(segment.syncedBytes, position)
         segment.offsetIndex.truncate(toPosition: position)
+        if let last = segment.offsetIndex.last, try !entryMatches(last, in: segment) {
+            segment.offsetIndex.removeAll()
+        }
         if segment.offsetIndex.count > 0 {
             let entryIndex = segment.offsetIndex.count - 1
             var first: Int64?

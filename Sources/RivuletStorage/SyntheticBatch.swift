@@ -34,7 +34,8 @@ public enum SyntheticBatch {
     /// A short key of 1 to 3 bytes fills the gaps that varint lengths leave.
     public static func make(totalBytes: Int, baseOffset: Int64 = 0, timestampMs: Int64, valueByte: UInt8 = 0x61,
                             allocator: ByteBufferAllocator = ByteBufferAllocator()) -> RecordBatch {
-        precondition(totalBytes >= minimumTotalBytes, "a one-record batch takes at least \(minimumTotalBytes) bytes")
+        precondition(totalBytes >= minimumTotalBytes && totalBytes <= totalBytesMax,
+                     "a one-record batch takes \(minimumTotalBytes) to \(totalBytesMax) bytes")
         var valueBytes = totalBytes - minimumTotalBytes
         while valueBytes >= 0 {
             for keyBytes in [-1, 1, 2, 3] {
@@ -53,6 +54,9 @@ public enum SyntheticBatch {
         }
         preconditionFailure("no one-record layout of \(totalBytes) bytes")
     }
+
+    /// The largest batch built here (1 GiB; a batch's length field is 32-bit).
+    public static let totalBytesMax = 1 << 30
 
     /// The smallest one-record batch: header plus a 7-byte empty record.
     public static let minimumTotalBytes = RecordBatchLayout.headerSize + 7

@@ -34,9 +34,9 @@ struct TimeIndex: Sendable {
     mutating func maybeAppend(timestampMs: Int64, relativeOffset: Int32) -> Bool {
         guard timestampMs >= 0 else { return false }
         if let last = entries.last {
-            guard timestampMs > last.timestampMs else { return false }
-            precondition(relativeOffset >= last.relativeOffset,
-                         "time index offsets must not go back: \(last) then (\(timestampMs), \(relativeOffset))")
+            // Offsets never go back in a consistent segment; as for the offset index, an entry that
+            // would (bytes changed under the log) is left out rather than trusted.
+            guard timestampMs > last.timestampMs, relativeOffset >= last.relativeOffset else { return false }
         }
         entries.append(TimeIndexEntry(timestampMs: timestampMs, relativeOffset: relativeOffset))
         return true

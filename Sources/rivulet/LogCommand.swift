@@ -170,6 +170,10 @@ extension LogCommand {
             guard let syscall = FlushSyscall(rawValue: flushSyscall) else {
                 throw ValidationError("--flush-syscall must be fsync or fdatasync")
             }
+            guard batches >= 0 else { throw ValidationError("--batches must not be negative") }
+            guard batchBytes >= 0, batchBytes <= SyntheticBatch.totalBytesMax - 100 else {
+                throw ValidationError("--batch-bytes must be between 0 and \(SyntheticBatch.totalBytesMax - 100)")
+            }
             let clock = SystemClock()
             let engine = try StorageEngines.open(url: storage, clock: clock, logger: Logger(label: "rivulet.log"))
             let log = try engine.openLog(TopicPartition(topic: topic, partition: partition),
