@@ -104,7 +104,7 @@ import Glibc
         var engine = try StorageEngines.open(url: "file://\(directory.path)")
         let partition = TopicPartition(topic: "gone", partition: 0)
         let log = try engine.openLog(partition, config: LogConfig(segmentBytes: 1 << 20))
-        try log.append(makeBatch(timestampMs: 0), assignOffsets: true)
+        _ = try log.append(makeBatch(timestampMs: 0), assignOffsets: true)
         try log.close()
         try engine.deleteLog(partition)
         #expect(try engine.partitions().isEmpty)
