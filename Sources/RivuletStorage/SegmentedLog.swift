@@ -509,7 +509,10 @@ final class SegmentedLog: LogStore {
             for segment in segments where segment.nextOffset > logStartOffset && segment.maxTimestampMs > (best?.maxTimestampMs ?? -1) {
                 best = segment
             }
-            guard let best, let (_, header) = try locate(max(best.offsetOfMaxTimestamp, logStartOffset), in: best) else { return nil }
+            guard let best, let (position, header) = try locate(max(best.offsetOfMaxTimestamp, logStartOffset), in: best) else { return nil }
+            if let exact = try firstRecord(atOrAfter: header.maxTimestamp, inBatchAt: position, header: header, in: best) {
+                return exact
+            }
             return TimestampAndOffset(timestampMs: header.maxTimestamp, offset: max(header.baseOffset, logStartOffset))
         case ..<0:
             throw .invalidArgument("timestamp \(timestampMs) is neither a time nor one of -1, -2, -3")
@@ -540,6 +543,9 @@ final class SegmentedLog: LogStore {
         guard var (position, header) = try locate(startOffset, in: segment) else { return nil }
         while true {
             if header.maxTimestamp >= target, header.lastOffset >= logStartOffset {
+                if let exact = try firstRecord(atOrAfter: target, inBatchAt: position, header: header, in: segment) {
+                    return exact
+                }
                 return TimestampAndOffset(timestampMs: header.maxTimestamp, offset: max(header.baseOffset, logStartOffset))
             }
             position += header.totalSize
@@ -548,6 +554,29 @@ final class SegmentedLog: LogStore {
             }
             header = next
         }
+    }
+
+    /// The first record of the batch at `position` whose timestamp reaches `target` (Kafka answers
+    /// ListOffsets with the exact record, not the batch). Nil when the batch cannot be decoded, in
+    /// which case the caller answers with the batch's base offset.
+    private func firstRecord(atOrAfter target: Int64, inBatchAt position: Int, header: RecordBatchHeader,
+                             in segment: Segment) throws(StorageError) -> TimestampAndOffset? {
+        let bytes = try segment.storage.read(at: position, count: header.totalSize)
+        guard let batch = try? RecordBatch(bytes) else { return nil }
+        var found: TimestampAndOffset?
+        do {
+            var iterator = try batch.makeRecordIterator(verifyChecksum: false)
+            while let record = try iterator.next() {
+                if record.offset >= logStartOffset, batch.header.attributes.isLogAppendTime || record.timestampMs >= target {
+                    let timestampMs = batch.header.attributes.isLogAppendTime ? header.maxTimestamp : record.timestampMs
+                    found = TimestampAndOffset(timestampMs: timestampMs, offset: record.offset)
+                    break
+                }
+            }
+        } catch {
+            return nil
+        }
+        return found
     }
 
     // MARK: Flushing

@@ -35,7 +35,7 @@ extension LogCommand {
         @Option(help: "The partition")
         var partition: Int32
 
-        @Flag(help: "Also print one line per record (uncompressed batches)")
+        @Flag(help: "Also print one line per record (compressed batches are decompressed)")
         var records = false
 
         @Flag(help: "Exit with status 1 when a batch is corrupt or a segment ends in a torn batch")
@@ -196,56 +196,21 @@ extension LogCommand {
     }
 }
 
-/// Prints the records of an uncompressed batch, one line each.
-///
-/// A stopgap for `dump --records` until the record decoder (RivuletWire/Records) is on this branch:
-/// it walks uncompressed records only, and never traps on bad bytes (it reports and stops).
+/// Prints the records of a batch, one line each, like kafka-dump-log's `--print-data-log`.
+/// Compressed batches are decompressed first. Bad bytes are reported, never trapped on.
 enum RecordPrinter {
     static func print(_ batch: RecordBatch) {
-        let header = batch.header
-        guard header.attributes.compression == CompressionCodec.none else {
-            Swift.print("| records: \(header.attributes.compression.map(\.description) ?? "unknown")-compressed;"
-                + " printing them needs the record decoder (RivuletWire/Records)")
-            return
-        }
-        var buffer = batch.buffer
-        buffer.moveReaderIndex(forwardBy: RecordBatchLayout.headerSize)
         do {
-            for _ in 0 ..< header.recordCount {
-                let length = Int(try buffer.readVarint(field: "record length"))
-                guard length >= 0, var record = buffer.readSlice(length: length) else {
-                    Swift.print("| record length \(length) overruns the batch")
-                    return
-                }
-                _ = try record.readKafkaInteger(Int8.self, field: "attributes")
-                let timestampDelta = try record.readVarlong(field: "timestampDelta")
-                let offsetDelta = try record.readVarint(field: "offsetDelta")
-                let key = try readBytes(&record, field: "key")
-                let value = try readBytes(&record, field: "value")
-                let headerCount = try record.readVarint(field: "header count")
-                var headerKeys: [String] = []
-                for _ in 0 ..< max(0, headerCount) {
-                    let keyBytes = try readBytes(&record, field: "header key") ?? []
-                    headerKeys.append(String(decoding: keyBytes, as: UTF8.self))
-                    _ = try readBytes(&record, field: "header value")
-                }
-                let timestamp = header.attributes.isLogAppendTime ? header.maxTimestamp : header.baseTimestamp + timestampDelta
-                Swift.print("| offset: \(header.baseOffset + Int64(offsetDelta)) timestamp: \(timestamp)"
-                    + " keySize: \(key.map { $0.count } ?? -1) key: \(describe(key)) valueSize: \(value.map { $0.count } ?? -1)"
-                    + " headers: [\(headerKeys.joined(separator: ", "))]")
+            try batch.forEachRecord(verifyChecksum: false) { record in
+                var headers: [String] = []
+                for header in record.headers { headers.append(header.key) }
+                Swift.print("| offset: \(record.offset) timestamp: \(record.timestampMs)"
+                    + " keySize: \(record.keyLength) key: \(describe(record.key.map { Array($0.readableBytesView) }))"
+                    + " valueSize: \(record.valueLength) headers: [\(headers.joined(separator: ", "))]")
             }
         } catch {
-            Swift.print("| unreadable record: \(error)")
+            Swift.print("| unreadable records: \(error)")
         }
-    }
-
-    private static func readBytes(_ buffer: inout ByteBuffer, field: String) throws -> [UInt8]? {
-        let length = try buffer.readVarint(field: field)
-        if length < 0 { return nil }
-        guard let bytes = buffer.readBytes(length: Int(length)) else {
-            throw WireError.truncated(field: field, needed: Int(length), available: buffer.readableBytes)
-        }
-        return bytes
     }
 
     private static func describe(_ bytes: [UInt8]?) -> String {

@@ -380,9 +380,15 @@ import Testing
         }
         #expect(log.internals.segmentSummaries.count > 3)
         func expected(_ target: Int64, logStart: Int64) -> TimestampAndOffset? {
-            // Kafka: the first segment whose largest timestamp reaches the target, then the first batch in it that does.
+            // Kafka: the first batch whose largest timestamp reaches the target, then the first record in it
+            // (at or after the log start) that does. Records are `stepMs` = 3 apart within a batch.
             guard let batch = appended.first(where: { $0.lastOffset >= logStart && $0.maxTimestampMs >= target }) else { return nil }
-            return TimestampAndOffset(timestampMs: batch.maxTimestampMs, offset: max(batch.baseOffset, logStart))
+            let firstTimestamp = batch.maxTimestampMs - 3 * (batch.lastOffset - batch.baseOffset)
+            for offset in max(batch.baseOffset, logStart) ... batch.lastOffset {
+                let timestamp = firstTimestamp + 3 * (offset - batch.baseOffset)
+                if timestamp >= target { return TimestampAndOffset(timestampMs: timestamp, offset: offset) }
+            }
+            return nil
         }
         let lowest = appended.map(\.maxTimestampMs).min() ?? 0
         let highest = appended.map(\.maxTimestampMs).max() ?? 0
@@ -393,7 +399,7 @@ import Testing
         #expect(try log.offset(forTimestamp: -2) == TimestampAndOffset(timestampMs: -1, offset: 0))
         #expect(try log.offset(forTimestamp: -1) == TimestampAndOffset(timestampMs: -1, offset: log.logEndOffset))
         let maxBatch = appended.first { $0.maxTimestampMs == highest }
-        #expect(try log.offset(forTimestamp: -3) == maxBatch.map { TimestampAndOffset(timestampMs: highest, offset: $0.baseOffset) })
+        #expect(try log.offset(forTimestamp: -3) == maxBatch.map { TimestampAndOffset(timestampMs: highest, offset: $0.lastOffset) })
         #expect(throws: StorageError.self) { try log.offset(forTimestamp: -4) }
 
         let logStart = appended[30].baseOffset + 1
