@@ -80,7 +80,7 @@ let package = Package(
             "RivuletWire", "RivuletCore", nioCore, logging,
             .product(name: "Histogram", package: "hdrhistogram-swift"),
             .product(name: "Atomics", package: "swift-atomics"),
-        ]),
+        ], exclude: ["SPEC-KEYS.md", "MAX-RATE.md"]),
         .executableTarget(name: "rivulet", dependencies: [
             "RivuletWorkload", "RivuletConformance", "RivuletClient", "RivuletBroker", "RivuletTransport",
             "RivuletStorage", "RivuletCoordination", "RivuletWire", "RivuletCore", "CJemalloc",

@@ -1,1 +1,0 @@
-// RivuletWorkload: see ../shared/DESIGN.md for what this module holds.

@@ -1,4 +1,0 @@
-import Testing
-@testable import RivuletWorkload
-
-@Test func rivuletworkload_builds() {}
