@@ -51,7 +51,7 @@ public final class Producer: Sendable {
     public let cluster: ClusterClient
     /// The producer settings.
     public let config: ProducerConfig
-    let accumulator: RecordAccumulator
+    @usableFromInline let accumulator: RecordAccumulator
     private let ownsCluster: Bool
     private let sender = Mutex<Task<Void, Never>?>(nil)
     private let senderStopped = ResponseFuture<Void>()
@@ -90,6 +90,7 @@ public final class Producer: Sendable {
     /// - Throws: before buffering: `.recordTooLarge` (over `max.request.size` or `buffer.memory`),
     ///   `.invalidPartition`, `.timedOut` (metadata or memory not available within `max.block.ms`),
     ///   the topic's metadata error, `.closed`. The completion is not called then.
+    @inlinable
     public func send(topic: String, partition: Int32? = nil, key: ByteBuffer?, value: ByteBuffer?,
                      headers: [RecordHeader] = [], timestampMs: Int64? = nil,
                      completion: ProducerCompletion?) async throws(ClientError) {
@@ -146,7 +147,7 @@ public final class Producer: Sendable {
     }
 
     /// Calls `body` with the readable bytes of two optional buffers.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func withBytes<Result>(_ key: ByteBuffer?, _ value: ByteBuffer?,
                                   _ body: (UnsafeRawBufferPointer?, UnsafeRawBufferPointer?) -> Result) -> Result {
         switch (key, value) {
@@ -162,7 +163,7 @@ public final class Producer: Sendable {
     }
 
     /// The fast path: appends under the lock; true when appended (false: take the slow path).
-    @inline(__always)
+    @inlinable @inline(__always)
     func appendRecord(topic: String, partition: Int32?, timestampMs: Int64, key: UnsafeRawBufferPointer?,
                       value: UnsafeRawBufferPointer?, headers: [RecordHeader], completion: ProducerCompletion?,
                       ignoreMemoryLimit: Bool) -> Bool {
@@ -174,6 +175,7 @@ public final class Producer: Sendable {
     }
 
     /// The slow path: fetches metadata, waits for memory, and reports errors.
+    @usableFromInline
     func sendSlowPath(topic: String, partition: Int32?, key: ByteBuffer?, value: ByteBuffer?, headers: [RecordHeader],
                       timestampMs: Int64, completion: ProducerCompletion?) async throws(ClientError) {
         var ignoreMemoryLimit = false
@@ -254,7 +256,7 @@ public final class Producer: Sendable {
                 accumulator.update(from: metadata)
                 syncedMetadataAt = metadata.fetchedAtNanoseconds
             } else if metadata.fetchedAtNanoseconds > 0,
-                      now &- metadata.fetchedAtNanoseconds > UInt64(max(cluster.config.metadataMaxAgeMs, 0)) * 1_000_000 {
+                      elapsed(now, since: metadata.fetchedAtNanoseconds) > UInt64(max(cluster.config.metadataMaxAgeMs, 0)) * 1_000_000 {
                 cluster.requestMetadataRefresh()
             }
             let plan = accumulator.drain(now: now)
