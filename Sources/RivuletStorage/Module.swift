@@ -1,1 +1,0 @@
-// RivuletStorage: see ../shared/DESIGN.md for what this module holds.

@@ -1,4 +1,0 @@
-import Testing
-@testable import RivuletStorage
-
-@Test func rivuletstorage_builds() {}
