@@ -52,6 +52,9 @@ public final class Producer: Sendable {
     /// The producer settings.
     public let config: ProducerConfig
     @usableFromInline let accumulator: RecordAccumulator
+    /// Whether the clock is the system clock, which `send` then reads directly (no existential
+    /// call per record).
+    @usableFromInline let usesSystemClock: Bool
     private let ownsCluster: Bool
     private let sender = Mutex<Task<Void, Never>?>(nil)
     private let senderStopped = ResponseFuture<Void>()
@@ -74,6 +77,7 @@ public final class Producer: Sendable {
         self.cluster = cluster
         self.config = config
         self.ownsCluster = ownsCluster
+        usesSystemClock = cluster.clock is SystemClock
         accumulator = RecordAccumulator(config: config, idempotent: try config.idempotenceEnabled(), clock: cluster.clock,
                                         randomSeed: cluster.config.randomSeed)
         let task = Task { [self] in await self.runSender() }
@@ -94,12 +98,23 @@ public final class Producer: Sendable {
     public func send(topic: String, partition: Int32? = nil, key: ByteBuffer?, value: ByteBuffer?,
                      headers: [RecordHeader] = [], timestampMs: Int64? = nil,
                      completion: ProducerCompletion?) async throws(ClientError) {
-        let timestamp = timestampMs ?? cluster.clock.wallMilliseconds()
-        let first = Self.withBytes(key, value) { keyBytes, valueBytes in
-            appendRecord(topic: topic, partition: partition, timestampMs: timestamp, key: keyBytes, value: valueBytes,
-                         headers: headers, completion: completion, ignoreMemoryLimit: false)
+        let timestamp = timestampMs ?? (usesSystemClock ? SystemClock().wallMilliseconds() : cluster.clock.wallMilliseconds())
+        // The raw bytes are taken here, outside the lock, so that the append itself runs no closure.
+        var failure: ClientError?
+        let result = Self.withBytes(key, value) { keyBytes, valueBytes -> RecordAccumulator.AppendResult? in
+            do throws(ClientError) {
+                return try accumulator.append(topic: topic, partition: partition, timestampMs: timestamp, key: keyBytes,
+                                              value: valueBytes, headers: headers, completion: completion, ignoreMemoryLimit: false)
+            } catch {
+                failure = error
+                return nil
+            }
         }
-        if first { return }
+        if case let .appended(wake)? = result {
+            if wake { accumulator.senderWakeup.signal() }
+            return
+        }
+        if let failure { throw failure }
         try await sendSlowPath(topic: topic, partition: partition, key: key, value: value, headers: headers,
                                timestampMs: timestamp, completion: completion)
     }
@@ -162,18 +177,6 @@ public final class Producer: Sendable {
         }
     }
 
-    /// The fast path: appends under the lock; true when appended (false: take the slow path).
-    @inlinable @inline(__always)
-    func appendRecord(topic: String, partition: Int32?, timestampMs: Int64, key: UnsafeRawBufferPointer?,
-                      value: UnsafeRawBufferPointer?, headers: [RecordHeader], completion: ProducerCompletion?,
-                      ignoreMemoryLimit: Bool) -> Bool {
-        let result = accumulator.append(topic: topic, partition: partition, timestampMs: timestampMs, key: key, value: value,
-                                        headers: headers, completion: completion, ignoreMemoryLimit: ignoreMemoryLimit)
-        guard case let .appended(wake) = result else { return false }
-        if wake { accumulator.senderWakeup.signal() }
-        return true
-    }
-
     /// The slow path: fetches metadata, waits for memory, and reports errors.
     @usableFromInline
     func sendSlowPath(topic: String, partition: Int32?, key: ByteBuffer?, value: ByteBuffer?, headers: [RecordHeader],
@@ -182,10 +185,19 @@ public final class Producer: Sendable {
         var rounds = 0
         while true {
             rounds += 1
-            let result = Self.withBytes(key, value) { keyBytes, valueBytes in
-                accumulator.append(topic: topic, partition: partition, timestampMs: timestampMs, key: keyBytes, value: valueBytes,
-                                   headers: headers, completion: completion, ignoreMemoryLimit: ignoreMemoryLimit)
+            var failure: ClientError?
+            let attempt = Self.withBytes(key, value) { keyBytes, valueBytes -> RecordAccumulator.AppendResult? in
+                do throws(ClientError) {
+                    return try accumulator.append(topic: topic, partition: partition, timestampMs: timestampMs, key: keyBytes,
+                                                  value: valueBytes, headers: headers, completion: completion,
+                                                  ignoreMemoryLimit: ignoreMemoryLimit)
+                } catch {
+                    failure = error
+                    return nil
+                }
             }
+            if let failure { throw failure }
+            guard let result = attempt else { throw .closed }
             switch result {
             case let .appended(wake):
                 if wake { accumulator.senderWakeup.signal() }
@@ -202,8 +214,6 @@ public final class Producer: Sendable {
                 }
                 // The space was there when we woke; do not queue behind later senders again.
                 ignoreMemoryLimit = true
-            case let .failed(error):
-                throw error
             }
         }
     }

@@ -67,7 +67,6 @@ final class ProducerBatch: @unchecked Sendable {
     convenience init(_ partition: TopicAndPartition, _ open: RecordAccumulator.OpenBatch) {
         self.init(partition: partition, builder: open.builder, createdNanoseconds: open.createdNanoseconds, id: open.id)
         completions = open.completions
-        accountedBytes = open.accountedBytes
     }
 
     init(partition: TopicAndPartition, builder: RecordBatchBuilder, createdNanoseconds: UInt64, id: UInt64) {

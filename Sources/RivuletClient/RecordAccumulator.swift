@@ -20,7 +20,6 @@ final class RecordAccumulator: Sendable {
     struct OpenBatch {
         var builder: RecordBatchBuilder
         var completions: [(delta: Int32, timestampMs: Int64, completion: ProducerCompletion)] = []
-        var accountedBytes = 0
         let createdNanoseconds: UInt64
         let id: UInt64
     }
@@ -32,6 +31,11 @@ final class RecordAccumulator: Sendable {
         var leader: Int32 = -1
         /// The batch records are appended to.
         var open: OpenBatch?
+        /// The open batch's `estimatedSizeBytes`, or -1 without one: the fit check reads this
+        /// integer instead of reaching into the batch.
+        var openSizeBytes = -1
+        /// The `buffer.memory` bytes the open batch holds.
+        var openAccountedBytes = 0
         /// Closed batches waiting to be sent, oldest (lowest sequence) first; retries are put back
         /// at the front in sequence order.
         var queue = Deque<ProducerBatch>()
@@ -49,8 +53,14 @@ final class RecordAccumulator: Sendable {
         /// Whether a record of `size` bytes goes into the open batch (false when there is none).
         @inline(__always)
         func fitsOpenBatch(size: Int, batchSizeBytes: Int) -> Bool {
-            guard let isEmpty = open?.builder.isEmpty, let estimated = open?.builder.estimatedSizeBytes else { return false }
-            return isEmpty || estimated + size <= batchSizeBytes
+            openSizeBytes >= 0 && (openSizeBytes <= RecordBatchLayout.headerSize || openSizeBytes + size <= batchSizeBytes)
+        }
+
+        /// Installs a new, empty open batch.
+        mutating func open(_ batch: OpenBatch) {
+            openSizeBytes = batch.builder.estimatedSizeBytes
+            openAccountedBytes = 0
+            open = batch
         }
 
         /// Appends to the open batch in place. Returns the offset delta and whether the batch is
@@ -59,13 +69,14 @@ final class RecordAccumulator: Sendable {
         mutating func appendToOpenBatch(size: Int, batchSizeBytes: Int, timestampMs: Int64, key: UnsafeRawBufferPointer?,
                                         value: UnsafeRawBufferPointer?, headers: [RecordHeader],
                                         completion: ProducerCompletion?) throws(RecordBatchError) -> (delta: Int32, full: Bool)? {
+            // Optional chaining mutates the stored batch in place (no copy of the builder).
             guard let delta = try open?.builder.append(timestampMs: timestampMs, key: key, value: value, headers: headers) else {
                 return nil
             }
-            open?.accountedBytes += size
+            openAccountedBytes += size
             if let completion { open?.completions.append((delta, timestampMs, completion)) }
-            let full = (open?.builder.estimatedSizeBytes ?? 0) + size > batchSizeBytes
-            return (delta, full)
+            openSizeBytes = open?.builder.estimatedSizeBytes ?? -1
+            return (delta, openSizeBytes + size > batchSizeBytes)
         }
 
         /// Turns the open batch into a queued `ProducerBatch`.
@@ -76,9 +87,12 @@ final class RecordAccumulator: Sendable {
 
         /// Removes the open batch and returns it as a `ProducerBatch`.
         mutating func takeOpenBatch() -> ProducerBatch? {
-            guard let open else { return nil }
-            self.open = nil
-            return ProducerBatch(partition, open)
+            guard let open = open.take() else { return nil }
+            openSizeBytes = -1
+            let batch = ProducerBatch(partition, open)
+            batch.accountedBytes = openAccountedBytes
+            openAccountedBytes = 0
+            return batch
         }
     }
 
@@ -159,16 +173,16 @@ final class RecordAccumulator: Sendable {
         case needsTopic
         /// Not enough `buffer.memory`: wait for `bytes` to be free and call again.
         case needsMemory(bytes: Int)
-        case failed(ClientError)
     }
 
     /// Appends one record under the lock. The key and value are raw bytes (nil is null).
     @usableFromInline
     func append(topic: String, partition explicitPartition: Int32?, timestampMs: Int64,
                 key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: [RecordHeader],
-                completion: ProducerCompletion?, ignoreMemoryLimit: Bool) -> AppendResult {
-        return state.withLock { state -> AppendResult in
-            if state.closing || state.closed { return .failed(.closed) }
+                completion: ProducerCompletion?, ignoreMemoryLimit: Bool) throws(ClientError) -> AppendResult {
+        // The result is small and errors are thrown: the common path returns a few bytes.
+        try state.withLock { (state: inout State) throws(ClientError) -> AppendResult in
+            if state.closing || state.closed { throw .closed }
             let t: Int
             if state.lastTopicIndex >= 0, state.lastTopicName == topic {
                 t = state.lastTopicIndex
@@ -184,7 +198,7 @@ final class RecordAccumulator: Sendable {
             var sticky = false
             if let explicitPartition {
                 guard explicitPartition >= 0, Int(explicitPartition) < partitionCount else {
-                    return .failed(.invalidPartition(topic: topic, partition: explicitPartition, partitionCount: partitionCount))
+                    throw .invalidPartition(topic: topic, partition: explicitPartition, partitionCount: partitionCount)
                 }
                 partition = explicitPartition
             } else if let key, !config.partitionerIgnoreKeys {
@@ -196,10 +210,10 @@ final class RecordAccumulator: Sendable {
 
             let size = Self.recordSizeBound(keyLength: key?.count, valueLength: value?.count, headers: headers)
             if size + RecordBatchLayout.headerSize > config.maxRequestSizeBytes {
-                return .failed(.recordTooLarge(sizeBytes: size, limitBytes: config.maxRequestSizeBytes, config: "max.request.size"))
+                throw .recordTooLarge(sizeBytes: size, limitBytes: config.maxRequestSizeBytes, config: "max.request.size")
             }
             if size > config.bufferMemoryBytes {
-                return .failed(.recordTooLarge(sizeBytes: size, limitBytes: config.bufferMemoryBytes, config: "buffer.memory"))
+                throw .recordTooLarge(sizeBytes: size, limitBytes: config.bufferMemoryBytes, config: "buffer.memory")
             }
             if !ignoreMemoryLimit, state.bufferedBytes + size > config.bufferMemoryBytes {
                 return .needsMemory(bytes: size)
@@ -232,8 +246,8 @@ final class RecordAccumulator: Sendable {
                                                  compressionContext: context)
                 state.nextBatchID += 1
                 state.incompleteBatches += 1
-                state.partitions[slot].open = OpenBatch(builder: builder, createdNanoseconds: clock.monotonicNanoseconds(),
-                                                        id: state.nextBatchID)
+                state.partitions[slot].open(OpenBatch(builder: builder, createdNanoseconds: clock.monotonicNanoseconds(),
+                                                      id: state.nextBatchID))
                 wake = true
             }
             // Append in place: no object is retained and nothing is allocated.
@@ -243,9 +257,9 @@ final class RecordAccumulator: Sendable {
                     size: size, batchSizeBytes: batchSizeBytes, timestampMs: timestampMs, key: key, value: value, headers: headers,
                     completion: completion)
             } catch {
-                return .failed(.recordTooLarge(sizeBytes: size, limitBytes: RecordBatchBuilder.batchBytesMax, config: "batch format"))
+                throw .recordTooLarge(sizeBytes: size, limitBytes: RecordBatchBuilder.batchBytesMax, config: "batch format")
             }
-            guard let appended else { return .failed(.closed) }
+            guard let appended else { throw .closed }
             state.bufferedBytes += size
             if appended.full {
                 // Full for a record like this one: close it now, so the sender need not wait for linger.
