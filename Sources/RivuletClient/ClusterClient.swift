@@ -124,7 +124,7 @@ public final class ClusterClient: Sendable {
         while true {
             let snapshot = metadata
             let fresh = snapshot.fetchedAtNanoseconds > 0
-                && clock.monotonicNanoseconds() &- snapshot.fetchedAtNanoseconds < UInt64(max(config.metadataMaxAgeMs, 0)) * 1_000_000
+                && elapsed(clock.monotonicNanoseconds(), since: snapshot.fetchedAtNanoseconds) < UInt64(max(config.metadataMaxAgeMs, 0)) * 1_000_000
             if fresh, let cached = snapshot.topics[topic], Self.usable(cached, requireLeaders: requireLeaders) {
                 return cached
             }

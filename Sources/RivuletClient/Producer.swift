@@ -51,7 +51,10 @@ public final class Producer: Sendable {
     public let cluster: ClusterClient
     /// The producer settings.
     public let config: ProducerConfig
-    let accumulator: RecordAccumulator
+    @usableFromInline let accumulator: RecordAccumulator
+    /// Whether the clock is the system clock, which `send` then reads directly (no existential
+    /// call per record).
+    @usableFromInline let usesSystemClock: Bool
     private let ownsCluster: Bool
     private let sender = Mutex<Task<Void, Never>?>(nil)
     private let senderStopped = ResponseFuture<Void>()
@@ -74,6 +77,7 @@ public final class Producer: Sendable {
         self.cluster = cluster
         self.config = config
         self.ownsCluster = ownsCluster
+        usesSystemClock = cluster.clock is SystemClock
         accumulator = RecordAccumulator(config: config, idempotent: try config.idempotenceEnabled(), clock: cluster.clock,
                                         randomSeed: cluster.config.randomSeed)
         let task = Task { [self] in await self.runSender() }
@@ -90,15 +94,27 @@ public final class Producer: Sendable {
     /// - Throws: before buffering: `.recordTooLarge` (over `max.request.size` or `buffer.memory`),
     ///   `.invalidPartition`, `.timedOut` (metadata or memory not available within `max.block.ms`),
     ///   the topic's metadata error, `.closed`. The completion is not called then.
+    @inlinable
     public func send(topic: String, partition: Int32? = nil, key: ByteBuffer?, value: ByteBuffer?,
                      headers: [RecordHeader] = [], timestampMs: Int64? = nil,
                      completion: ProducerCompletion?) async throws(ClientError) {
-        let timestamp = timestampMs ?? cluster.clock.wallMilliseconds()
-        let first = Self.withBytes(key, value) { keyBytes, valueBytes in
-            appendRecord(topic: topic, partition: partition, timestampMs: timestamp, key: keyBytes, value: valueBytes,
-                         headers: headers, completion: completion, ignoreMemoryLimit: false)
+        let timestamp = timestampMs ?? (usesSystemClock ? SystemClock().wallMilliseconds() : cluster.clock.wallMilliseconds())
+        // The raw bytes are taken here, outside the lock, so that the append itself runs no closure.
+        var failure: ClientError?
+        let result = Self.withBytes(key, value) { keyBytes, valueBytes -> RecordAccumulator.AppendResult? in
+            do throws(ClientError) {
+                return try accumulator.append(topic: topic, partition: partition, timestampMs: timestamp, key: keyBytes,
+                                              value: valueBytes, headers: headers, completion: completion, ignoreMemoryLimit: false)
+            } catch {
+                failure = error
+                return nil
+            }
         }
-        if first { return }
+        if case let .appended(wake)? = result {
+            if wake { accumulator.senderWakeup.signal() }
+            return
+        }
+        if let failure { throw failure }
         try await sendSlowPath(topic: topic, partition: partition, key: key, value: value, headers: headers,
                                timestampMs: timestamp, completion: completion)
     }
@@ -146,7 +162,7 @@ public final class Producer: Sendable {
     }
 
     /// Calls `body` with the readable bytes of two optional buffers.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func withBytes<Result>(_ key: ByteBuffer?, _ value: ByteBuffer?,
                                   _ body: (UnsafeRawBufferPointer?, UnsafeRawBufferPointer?) -> Result) -> Result {
         switch (key, value) {
@@ -161,29 +177,27 @@ public final class Producer: Sendable {
         }
     }
 
-    /// The fast path: appends under the lock; true when appended (false: take the slow path).
-    @inline(__always)
-    func appendRecord(topic: String, partition: Int32?, timestampMs: Int64, key: UnsafeRawBufferPointer?,
-                      value: UnsafeRawBufferPointer?, headers: [RecordHeader], completion: ProducerCompletion?,
-                      ignoreMemoryLimit: Bool) -> Bool {
-        let result = accumulator.append(topic: topic, partition: partition, timestampMs: timestampMs, key: key, value: value,
-                                        headers: headers, completion: completion, ignoreMemoryLimit: ignoreMemoryLimit)
-        guard case let .appended(wake) = result else { return false }
-        if wake { accumulator.senderWakeup.signal() }
-        return true
-    }
-
     /// The slow path: fetches metadata, waits for memory, and reports errors.
+    @usableFromInline
     func sendSlowPath(topic: String, partition: Int32?, key: ByteBuffer?, value: ByteBuffer?, headers: [RecordHeader],
                       timestampMs: Int64, completion: ProducerCompletion?) async throws(ClientError) {
         var ignoreMemoryLimit = false
         var rounds = 0
         while true {
             rounds += 1
-            let result = Self.withBytes(key, value) { keyBytes, valueBytes in
-                accumulator.append(topic: topic, partition: partition, timestampMs: timestampMs, key: keyBytes, value: valueBytes,
-                                   headers: headers, completion: completion, ignoreMemoryLimit: ignoreMemoryLimit)
+            var failure: ClientError?
+            let attempt = Self.withBytes(key, value) { keyBytes, valueBytes -> RecordAccumulator.AppendResult? in
+                do throws(ClientError) {
+                    return try accumulator.append(topic: topic, partition: partition, timestampMs: timestampMs, key: keyBytes,
+                                                  value: valueBytes, headers: headers, completion: completion,
+                                                  ignoreMemoryLimit: ignoreMemoryLimit)
+                } catch {
+                    failure = error
+                    return nil
+                }
             }
+            if let failure { throw failure }
+            guard let result = attempt else { throw .closed }
             switch result {
             case let .appended(wake):
                 if wake { accumulator.senderWakeup.signal() }
@@ -200,8 +214,6 @@ public final class Producer: Sendable {
                 }
                 // The space was there when we woke; do not queue behind later senders again.
                 ignoreMemoryLimit = true
-            case let .failed(error):
-                throw error
             }
         }
     }
@@ -254,7 +266,7 @@ public final class Producer: Sendable {
                 accumulator.update(from: metadata)
                 syncedMetadataAt = metadata.fetchedAtNanoseconds
             } else if metadata.fetchedAtNanoseconds > 0,
-                      now &- metadata.fetchedAtNanoseconds > UInt64(max(cluster.config.metadataMaxAgeMs, 0)) * 1_000_000 {
+                      elapsed(now, since: metadata.fetchedAtNanoseconds) > UInt64(max(cluster.config.metadataMaxAgeMs, 0)) * 1_000_000 {
                 cluster.requestMetadataRefresh()
             }
             let plan = accumulator.drain(now: now)

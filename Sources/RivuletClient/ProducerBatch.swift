@@ -32,10 +32,11 @@ public typealias ProducerCompletion = @Sendable (Result<RecordMetadata, ClientEr
 /// can reach it then), and stores them back under the lock. Hence `@unchecked Sendable`.
 final class ProducerBatch: @unchecked Sendable {
     let partition: TopicAndPartition
-    /// The records, appended in place.
-    var builder: RecordBatchBuilder
+    /// The records, appended in place. (Exclusivity is guaranteed by the accumulator's lock or by
+    /// the sender's sole ownership; the dynamic checks cost too much on the append path.)
+    @exclusivity(unchecked) var builder: RecordBatchBuilder
     /// Per-record callbacks by offset delta, in delta order; empty when no record asked for one.
-    var completions: [(delta: Int32, timestampMs: Int64, completion: ProducerCompletion)] = []
+    @exclusivity(unchecked) var completions: [(delta: Int32, timestampMs: Int64, completion: ProducerCompletion)] = []
     /// When the first record was appended (monotonic): linger and delivery timeout count from here.
     let createdNanoseconds: UInt64
     /// Identifies the batch for `flush()`; split pieces keep their parent's id.
@@ -45,7 +46,7 @@ final class ProducerBatch: @unchecked Sendable {
     var orderKey: Double
     var orderSpan: Double = 1
     /// Bytes charged against `buffer.memory`.
-    var accountedBytes = 0
+    @exclusivity(unchecked) var accountedBytes = 0
     /// Sends so far.
     var attempts = 0
     /// Not before this time (retry backoff), monotonic.
@@ -61,6 +62,12 @@ final class ProducerBatch: @unchecked Sendable {
     var wasSent = false
     /// Set (under the accumulator's lock) when the outcome is decided; later outcomes are ignored.
     var isComplete = false
+
+    /// A batch from an accumulator's open batch (it moves the builder and callbacks).
+    convenience init(_ partition: TopicAndPartition, _ open: RecordAccumulator.OpenBatch) {
+        self.init(partition: partition, builder: open.builder, createdNanoseconds: open.createdNanoseconds, id: open.id)
+        completions = open.completions
+    }
 
     init(partition: TopicAndPartition, builder: RecordBatchBuilder, createdNanoseconds: UInt64, id: UInt64) {
         self.partition = partition

@@ -12,11 +12,30 @@ import Synchronization
 /// Order: a partition's batches are sent in the order they were closed; with idempotence each gets
 /// the next sequence when first drained, and a batch being retried goes out alone, ahead of
 /// later ones, so the broker appends them in sequence order.
+@usableFromInline
 final class RecordAccumulator: Sendable {
+    /// The batch a partition's records are appended to. A value inside the accumulator's state,
+    /// so an append mutates it in place without retaining any object; it becomes a
+    /// `ProducerBatch` when it is closed.
+    struct OpenBatch {
+        var builder: RecordBatchBuilder
+        var completions: [(delta: Int32, timestampMs: Int64, completion: ProducerCompletion)] = []
+        let createdNanoseconds: UInt64
+        let id: UInt64
+    }
+
     /// One partition's batches.
     struct PartitionState {
+        let partition: TopicAndPartition
+        /// The leader's node id (-1 unknown), from the last metadata the sender saw.
+        var leader: Int32 = -1
         /// The batch records are appended to.
-        var open: ProducerBatch?
+        var open: OpenBatch?
+        /// The open batch's `estimatedSizeBytes`, or -1 without one: the fit check reads this
+        /// integer instead of reaching into the batch.
+        var openSizeBytes = -1
+        /// The `buffer.memory` bytes the open batch holds.
+        var openAccountedBytes = 0
         /// Closed batches waiting to be sent, oldest (lowest sequence) first; retries are put back
         /// at the front in sequence order.
         var queue = Deque<ProducerBatch>()
@@ -26,22 +45,64 @@ final class RecordAccumulator: Sendable {
         var nextSequence: Int32 = 0
         /// Codec contexts reused by every batch of the partition.
         var compressionContext: CompressionContext?
+
+        init(partition: TopicAndPartition) {
+            self.partition = partition
+        }
+
+        /// Whether a record of `size` bytes goes into the open batch (false when there is none).
+        @inline(__always)
+        func fitsOpenBatch(size: Int, batchSizeBytes: Int) -> Bool {
+            openSizeBytes >= 0 && (openSizeBytes <= RecordBatchLayout.headerSize || openSizeBytes + size <= batchSizeBytes)
+        }
+
+        /// Installs a new, empty open batch.
+        mutating func open(_ batch: OpenBatch) {
+            openSizeBytes = batch.builder.estimatedSizeBytes
+            openAccountedBytes = 0
+            open = batch
+        }
+
+        /// Appends to the open batch in place. Returns the offset delta and whether the batch is
+        /// now full for another record of this size; nil when there is no open batch.
+        @inline(__always)
+        mutating func appendToOpenBatch(size: Int, batchSizeBytes: Int, timestampMs: Int64, key: UnsafeRawBufferPointer?,
+                                        value: UnsafeRawBufferPointer?, headers: [RecordHeader],
+                                        completion: ProducerCompletion?) throws(RecordBatchError) -> (delta: Int32, full: Bool)? {
+            // Optional chaining mutates the stored batch in place (no copy of the builder).
+            guard let delta = try open?.builder.append(timestampMs: timestampMs, key: key, value: value, headers: headers) else {
+                return nil
+            }
+            openAccountedBytes += size
+            if let completion { open?.completions.append((delta, timestampMs, completion)) }
+            openSizeBytes = open?.builder.estimatedSizeBytes ?? -1
+            return (delta, openSizeBytes + size > batchSizeBytes)
+        }
+
+        /// Turns the open batch into a queued `ProducerBatch`.
+        mutating func closeOpenBatch() {
+            guard let batch = takeOpenBatch() else { return }
+            queue.append(batch)
+        }
+
+        /// Removes the open batch and returns it as a `ProducerBatch`.
+        mutating func takeOpenBatch() -> ProducerBatch? {
+            guard let open = open.take() else { return nil }
+            openSizeBytes = -1
+            let batch = ProducerBatch(partition, open)
+            batch.accountedBytes = openAccountedBytes
+            openAccountedBytes = 0
+            return batch
+        }
     }
 
-    /// One topic: its partitions and sticky partition.
-    final class TopicState: @unchecked Sendable {
+    /// One topic: where its partitions are, and its sticky partition.
+    struct TopicState {
         let name: String
-        var partitions: [PartitionState]
-        /// The leader of each partition (-1 unknown), from the last metadata the sender saw.
-        var leaders: [Int32]
+        /// `slots[p]` is partition p's index in `State.partitions`.
+        var slots: [Int] = []
         /// The partition records without a key go to, or -1 (KIP-480).
         var stickyPartition: Int32 = -1
-
-        init(name: String, partitionCount: Int) {
-            self.name = name
-            partitions = Array(repeating: PartitionState(), count: partitionCount)
-            leaders = Array(repeating: -1, count: partitionCount)
-        }
     }
 
     struct FlushWaiter {
@@ -57,9 +118,13 @@ final class RecordAccumulator: Sendable {
     }
 
     struct State {
-        var topics: [String: TopicState] = [:]
+        var topics: [TopicState] = []
+        var topicIndex: [String: Int] = [:]
+        /// Every partition of every topic, flat, so an append touches one array element.
+        var partitions: [PartitionState] = []
         /// The topic of the last append: the common case skips the dictionary.
-        var lastTopic: TopicState?
+        var lastTopicName = ""
+        var lastTopicIndex = -1
         var bufferedBytes = 0
         var memoryWaiters = Deque<MemoryWaiter>()
         var nextMemoryWaiterID: UInt64 = 0
@@ -90,7 +155,7 @@ final class RecordAccumulator: Sendable {
     let clock: any EngineClock
     let state: Mutex<State>
     /// Signalled when the sender may have something to do.
-    let senderWakeup = Wakeup()
+    @usableFromInline let senderWakeup = Wakeup()
 
     init(config: ProducerConfig, idempotent: Bool, clock: any EngineClock, randomSeed: UInt64) {
         self.config = config
@@ -100,6 +165,7 @@ final class RecordAccumulator: Sendable {
 
     // MARK: Appending
 
+    @usableFromInline
     enum AppendResult {
         /// Appended; `wake` says whether the sender should look (new or full batch).
         case appended(wake: Bool)
@@ -107,103 +173,97 @@ final class RecordAccumulator: Sendable {
         case needsTopic
         /// Not enough `buffer.memory`: wait for `bytes` to be free and call again.
         case needsMemory(bytes: Int)
-        case failed(ClientError)
     }
 
     /// Appends one record under the lock. The key and value are raw bytes (nil is null).
-    @inline(__always)
+    @usableFromInline
     func append(topic: String, partition explicitPartition: Int32?, timestampMs: Int64,
                 key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: [RecordHeader],
-                completion: ProducerCompletion?, ignoreMemoryLimit: Bool) -> AppendResult {
-        let now = clock.monotonicNanoseconds()
-        return state.withLock { state -> AppendResult in
-            if state.closing || state.closed { return .failed(.closed) }
-            let topicState: TopicState
-            if let last = state.lastTopic, last.name == topic {
-                topicState = last
-            } else if let found = state.topics[topic] {
-                topicState = found
-                state.lastTopic = found
+                completion: ProducerCompletion?, ignoreMemoryLimit: Bool) throws(ClientError) -> AppendResult {
+        // The result is small and errors are thrown: the common path returns a few bytes.
+        try state.withLock { (state: inout State) throws(ClientError) -> AppendResult in
+            if state.closing || state.closed { throw .closed }
+            let t: Int
+            if state.lastTopicIndex >= 0, state.lastTopicName == topic {
+                t = state.lastTopicIndex
+            } else if let found = state.topicIndex[topic] {
+                t = found
+                state.lastTopicIndex = found
+                state.lastTopicName = topic
             } else {
                 return .needsTopic
             }
-            let partitionCount = topicState.partitions.count
+            let partitionCount = state.topics[t].slots.count
             var partition: Int32
             var sticky = false
             if let explicitPartition {
                 guard explicitPartition >= 0, Int(explicitPartition) < partitionCount else {
-                    return .failed(.invalidPartition(topic: topic, partition: explicitPartition, partitionCount: partitionCount))
+                    throw .invalidPartition(topic: topic, partition: explicitPartition, partitionCount: partitionCount)
                 }
                 partition = explicitPartition
             } else if let key, !config.partitionerIgnoreKeys {
                 partition = Partitioner.partition(forKey: key, partitionCount: partitionCount)
             } else {
                 sticky = true
-                partition = topicState.stickyPartition
+                partition = state.topics[t].stickyPartition
             }
 
             let size = Self.recordSizeBound(keyLength: key?.count, valueLength: value?.count, headers: headers)
             if size + RecordBatchLayout.headerSize > config.maxRequestSizeBytes {
-                return .failed(.recordTooLarge(sizeBytes: size, limitBytes: config.maxRequestSizeBytes, config: "max.request.size"))
+                throw .recordTooLarge(sizeBytes: size, limitBytes: config.maxRequestSizeBytes, config: "max.request.size")
             }
             if size > config.bufferMemoryBytes {
-                return .failed(.recordTooLarge(sizeBytes: size, limitBytes: config.bufferMemoryBytes, config: "buffer.memory"))
+                throw .recordTooLarge(sizeBytes: size, limitBytes: config.bufferMemoryBytes, config: "buffer.memory")
             }
             if !ignoreMemoryLimit, state.bufferedBytes + size > config.bufferMemoryBytes {
                 return .needsMemory(bytes: size)
             }
+            let batchSizeBytes = config.batchSizeBytes
 
             // KIP-480: a record without a key moves the sticky partition when it would open a batch.
             if sticky {
-                var reusable = false
-                if partition >= 0, Int(partition) < partitionCount, let current = topicState.partitions[Int(partition)].open {
-                    reusable = Self.fits(size: size, in: current, batchSizeBytes: config.batchSizeBytes)
-                }
+                let reusable = partition >= 0 && Int(partition) < partitionCount
+                    && state.partitions[state.topics[t].slots[Int(partition)]].fitsOpenBatch(size: size, batchSizeBytes: batchSizeBytes)
                 if !reusable {
-                    partition = Partitioner.nextStickyPartition(
-                        previous: partition, partitionCount: partitionCount,
-                        available: topicState.leaders.map { $0 >= 0 }, random: &state.random)
-                    topicState.stickyPartition = partition
+                    let available = state.topics[t].slots.map { state.partitions[$0].leader >= 0 }
+                    partition = Partitioner.nextStickyPartition(previous: partition, partitionCount: partitionCount,
+                                                                available: available, random: &state.random)
+                    state.topics[t].stickyPartition = partition
                 }
             }
 
+            let slot = state.topics[t].slots[Int(partition)]
             var wake = false
-            let index = Int(partition)
-            if let open = topicState.partitions[index].open, !Self.fits(size: size, in: open, batchSizeBytes: config.batchSizeBytes) {
-                topicState.partitions[index].open = nil
-                topicState.partitions[index].queue.append(open)
-                wake = true
-            }
-            if topicState.partitions[index].open == nil {
-                let context = topicState.partitions[index].compressionContext ?? {
-                    let context = config.compression == .none ? nil : CompressionContext()
-                    topicState.partitions[index].compressionContext = context
-                    return context
-                }()
+            if !state.partitions[slot].fitsOpenBatch(size: size, batchSizeBytes: batchSizeBytes) {
+                state.partitions[slot].closeOpenBatch()
+                var context = state.partitions[slot].compressionContext
+                if context == nil, config.compression != .none {
+                    context = CompressionContext()
+                    state.partitions[slot].compressionContext = context
+                }
                 let builder = RecordBatchBuilder(compression: config.compression, compressionLevel: config.compressionLevel,
-                                              initialCapacityBytes: max(config.batchSizeBytes, size + RecordBatchLayout.headerSize),
-                                              compressionContext: context)
+                                                 initialCapacityBytes: max(batchSizeBytes, size + RecordBatchLayout.headerSize),
+                                                 compressionContext: context)
                 state.nextBatchID += 1
                 state.incompleteBatches += 1
-                topicState.partitions[index].open = ProducerBatch(
-                    partition: TopicAndPartition(topic: topicState.name, partition: partition), builder: builder,
-                    createdNanoseconds: now, id: state.nextBatchID)
+                state.partitions[slot].open(OpenBatch(builder: builder, createdNanoseconds: clock.monotonicNanoseconds(),
+                                                      id: state.nextBatchID))
                 wake = true
             }
-            guard let batch = topicState.partitions[index].open else { return .failed(.closed) }
-            let delta: Int32
+            // Append in place: no object is retained and nothing is allocated.
+            let appended: (delta: Int32, full: Bool)?
             do {
-                delta = try batch.builder.append(timestampMs: timestampMs, key: key, value: value, headers: headers)
+                appended = try state.partitions[slot].appendToOpenBatch(
+                    size: size, batchSizeBytes: batchSizeBytes, timestampMs: timestampMs, key: key, value: value, headers: headers,
+                    completion: completion)
             } catch {
-                return .failed(.recordTooLarge(sizeBytes: size, limitBytes: RecordBatchBuilder.batchBytesMax, config: "batch format"))
+                throw .recordTooLarge(sizeBytes: size, limitBytes: RecordBatchBuilder.batchBytesMax, config: "batch format")
             }
-            batch.accountedBytes += size
+            guard let appended else { throw .closed }
             state.bufferedBytes += size
-            if let completion { batch.completions.append((delta, timestampMs, completion)) }
-            if batch.builder.estimatedSizeBytes + size > config.batchSizeBytes {
+            if appended.full {
                 // Full for a record like this one: close it now, so the sender need not wait for linger.
-                topicState.partitions[index].open = nil
-                topicState.partitions[index].queue.append(batch)
+                state.partitions[slot].closeOpenBatch()
                 wake = true
             }
             return .appended(wake: wake)
@@ -232,34 +292,32 @@ final class RecordAccumulator: Sendable {
         return varintSize(body) + body
     }
 
-    @inline(__always)
-    private static func fits(size: Int, in batch: ProducerBatch, batchSizeBytes: Int) -> Bool {
-        batch.builder.isEmpty || batch.builder.estimatedSizeBytes + size <= batchSizeBytes
-    }
-
     /// Registers a topic's partition count (after metadata arrived); grows it when partitions were
     /// added. Returns whether the topic is now known.
     func register(topic: TopicMetadata) {
         state.withLock { state in
-            if let existing = state.topics[topic.name] {
-                while existing.partitions.count < topic.partitions.count {
-                    existing.partitions.append(PartitionState())
-                    existing.leaders.append(-1)
-                }
-                for partition in topic.partitions where Int(partition.partition) < existing.leaders.count {
-                    existing.leaders[Int(partition.partition)] = partition.leaderId
-                }
+            let t: Int
+            if let existing = state.topicIndex[topic.name] {
+                t = existing
             } else {
-                let created = TopicState(name: topic.name, partitionCount: topic.partitions.count)
-                for partition in topic.partitions { created.leaders[Int(partition.partition)] = partition.leaderId }
-                state.topics[topic.name] = created
+                t = state.topics.count
+                state.topics.append(TopicState(name: topic.name))
+                state.topicIndex[topic.name] = t
+            }
+            while state.topics[t].slots.count < topic.partitions.count {
+                let partition = TopicAndPartition(topic: topic.name, partition: Int32(state.topics[t].slots.count))
+                state.topics[t].slots.append(state.partitions.count)
+                state.partitions.append(PartitionState(partition: partition))
+            }
+            for partition in topic.partitions where Int(partition.partition) < state.topics[t].slots.count {
+                state.partitions[state.topics[t].slots[Int(partition.partition)]].leader = partition.leaderId
             }
         }
     }
 
     /// Copies leaders (and new partitions) from a metadata snapshot.
     func update(from metadata: ClusterMetadata) {
-        for name in state.withLock({ Array($0.topics.keys) }) {
+        for name in state.withLock({ $0.topics.map(\.name) }) {
             if let topic = metadata.topics[name], topic.errorCode == 0 { register(topic: topic) }
         }
     }
@@ -341,13 +399,10 @@ final class RecordAccumulator: Sendable {
     func failQueued(_ error: ClientError) {
         let batches = state.withLock { state -> [ProducerBatch] in
             var all: [ProducerBatch] = []
-            for topic in state.topics.values {
-                for index in topic.partitions.indices {
-                    if let open = topic.partitions[index].open { all.append(open) }
-                    all.append(contentsOf: topic.partitions[index].queue)
-                    topic.partitions[index].open = nil
-                    topic.partitions[index].queue.removeAll()
-                }
+            for slot in state.partitions.indices {
+                state.partitions[slot].closeOpenBatch()
+                all.append(contentsOf: state.partitions[slot].queue)
+                state.partitions[slot].queue.removeAll()
             }
             return all
         }
@@ -362,15 +417,12 @@ final class RecordAccumulator: Sendable {
         let batches = state.withLock { state -> [ProducerBatch] in
             state.closed = true
             var all: [ProducerBatch] = []
-            for topic in state.topics.values {
-                for index in topic.partitions.indices {
-                    if let open = topic.partitions[index].open { all.append(open) }
-                    all.append(contentsOf: topic.partitions[index].queue)
-                    all.append(contentsOf: topic.partitions[index].inflight)
-                    topic.partitions[index].open = nil
-                    topic.partitions[index].queue.removeAll()
-                    topic.partitions[index].inflight.removeAll()
-                }
+            for slot in state.partitions.indices {
+                state.partitions[slot].closeOpenBatch()
+                all.append(contentsOf: state.partitions[slot].queue)
+                all.append(contentsOf: state.partitions[slot].inflight)
+                state.partitions[slot].queue.removeAll()
+                state.partitions[slot].inflight.removeAll()
             }
             return all
         }
@@ -462,41 +514,38 @@ final class RecordAccumulator: Sendable {
                 }
             }
             var perNode: [Int32: NodeDrain] = [:]
-            let topics = Array(state.topics.values)
-            guard !topics.isEmpty else { return result }
+            let slotCount = state.partitions.count
+            guard slotCount > 0 else { return result }
             state.drainCursor &+= 1
-            for topicOffset in 0 ..< topics.count {
-                let topic = topics[(topicOffset + state.drainCursor) % topics.count]
-                let partitionCount = topic.partitions.count
-                for partitionOffset in 0 ..< partitionCount {
-                    let index = (partitionOffset + state.drainCursor) % partitionCount
+            do {
+                for slotOffset in 0 ..< slotCount {
+                    let index = (slotOffset + state.drainCursor) % slotCount
                     // Expire what waited longer than delivery.timeout.ms (never what is in flight).
-                    if let open = topic.partitions[index].open, now &- open.createdNanoseconds >= deliveryNanoseconds {
-                        topic.partitions[index].open = nil
-                        result.expired.append(open)
+                    if let created = state.partitions[index].open?.createdNanoseconds, elapsed(now, since: created) >= deliveryNanoseconds,
+                       let expired = state.partitions[index].takeOpenBatch() {
+                        result.expired.append(expired)
                     }
-                    while let first = topic.partitions[index].queue.first, now &- first.createdNanoseconds >= deliveryNanoseconds {
-                        topic.partitions[index].queue.removeFirst()
+                    while let first = state.partitions[index].queue.first, elapsed(now, since: first.createdNanoseconds) >= deliveryNanoseconds {
+                        state.partitions[index].queue.removeFirst()
                         if first.wasSent && state.idempotent { state.producerIdResetNeeded = true }
                         result.expired.append(first)
                     }
-                    if topic.partitions[index].queue.isEmpty, let open = topic.partitions[index].open {
-                        let deadline = open.createdNanoseconds &+ lingerNanoseconds
+                    if state.partitions[index].queue.isEmpty, let created = state.partitions[index].open?.createdNanoseconds {
+                        let deadline = created &+ lingerNanoseconds
                         if forceReady || now >= deadline {
-                            topic.partitions[index].open = nil
-                            topic.partitions[index].queue.append(open)
+                            state.partitions[index].closeOpenBatch()
                         } else {
                             result.nextDeadlineNanoseconds = min(result.nextDeadlineNanoseconds ?? deadline, deadline)
                             continue
                         }
                     }
-                    guard !blockSends, let first = topic.partitions[index].queue.first else { continue }
+                    guard !blockSends, let first = state.partitions[index].queue.first else { continue }
                     if first.retryAtNanoseconds > now {
                         result.nextDeadlineNanoseconds = min(result.nextDeadlineNanoseconds ?? first.retryAtNanoseconds,
                                                              first.retryAtNanoseconds)
                         continue
                     }
-                    let leader = index < topic.leaders.count ? topic.leaders[index] : -1
+                    let leader = state.partitions[index].leader
                     guard leader >= 0 else {
                         result.unknownLeader = true
                         continue
@@ -504,24 +553,24 @@ final class RecordAccumulator: Sendable {
                     if state.inflightPerNode[leader, default: 0] >= config.maxInFlightRequestsPerConnection { continue }
                     if state.idempotent {
                         // A retry goes out alone, so that the broker sees sequences in order.
-                        if first.attempts > 0, !topic.partitions[index].inflight.isEmpty { continue }
-                        if topic.partitions[index].inflight.count >= 5 { continue }
+                        if first.attempts > 0, !state.partitions[index].inflight.isEmpty { continue }
+                        if state.partitions[index].inflight.count >= 5 { continue }
                     }
                     var group = perNode[leader] ?? NodeDrain(nodeId: leader)
                     let size = first.sizeBytes
                     if !group.batches.isEmpty, group.bytes + size > config.maxRequestSizeBytes { continue }
-                    topic.partitions[index].queue.removeFirst()
+                    state.partitions[index].queue.removeFirst()
                     first.wasSent = true
                     if state.idempotent, first.baseSequence < 0 {
-                        first.baseSequence = topic.partitions[index].nextSequence
+                        first.baseSequence = state.partitions[index].nextSequence
                         first.producerId = state.producerId
                         first.producerEpoch = state.producerEpoch
                         first.built = nil
-                        topic.partitions[index].nextSequence = Self.incrementSequence(
-                            topic.partitions[index].nextSequence, Int32(clamping: first.recordCount))
+                        state.partitions[index].nextSequence = Self.incrementSequence(
+                            state.partitions[index].nextSequence, Int32(clamping: first.recordCount))
                     }
                     first.attempts += 1
-                    topic.partitions[index].inflight.append(first)
+                    state.partitions[index].inflight.append(first)
                     state.inflightBatchCount += 1
                     group.batches.append(first)
                     group.bytes += size
@@ -549,13 +598,11 @@ final class RecordAccumulator: Sendable {
             state.producerId = producerId
             state.producerEpoch = epoch
             state.producerIdResetNeeded = false
-            for topic in state.topics.values {
-                for index in topic.partitions.indices {
-                    topic.partitions[index].nextSequence = 0
-                    for batch in topic.partitions[index].queue {
-                        batch.baseSequence = -1
-                        batch.built = nil
-                    }
+            for slot in state.partitions.indices {
+                state.partitions[slot].nextSequence = 0
+                for batch in state.partitions[slot].queue {
+                    batch.baseSequence = -1
+                    batch.built = nil
                 }
             }
         }
@@ -601,16 +648,17 @@ final class RecordAccumulator: Sendable {
         state.withLock { state in
             if let count = state.inflightPerNode[nodeId] { state.inflightPerNode[nodeId] = max(count - 1, 0) }
             for (batch, outcome) in outcomes where !batch.isComplete {
-                guard let topic = state.topics[batch.partition.topic], Int(batch.partition.partition) < topic.partitions.count else {
+                guard let t = state.topicIndex[batch.partition.topic], batch.partition.partition >= 0,
+                      Int(batch.partition.partition) < state.topics[t].slots.count else {
                     actions.completed.append((batch, .failure(.unknownTopic(batch.partition.topic))))
                     continue
                 }
-                let index = Int(batch.partition.partition)
-                if let position = topic.partitions[index].inflight.firstIndex(where: { $0 === batch }) {
-                    topic.partitions[index].inflight.remove(at: position)
+                let index = state.topics[t].slots[Int(batch.partition.partition)]
+                if let position = state.partitions[index].inflight.firstIndex(where: { $0 === batch }) {
+                    state.partitions[index].inflight.remove(at: position)
                     state.inflightBatchCount -= 1
                 }
-                let canRetry = batch.attempts <= config.retries && now &- batch.createdNanoseconds < deliveryNanoseconds
+                let canRetry = batch.attempts <= config.retries && elapsed(now, since: batch.createdNanoseconds) < deliveryNanoseconds
                     && !state.closed
                 switch outcome {
                 case let .success(baseOffset, logAppendTimeMs):
@@ -620,18 +668,18 @@ final class RecordAccumulator: Sendable {
                         // A gap the broker reports while an earlier batch of ours is still to be
                         // resent is ours to close by resending in order; otherwise the broker lost
                         // our producer state and sequences restart under a new producer id.
-                        let earlierPending = topic.partitions[index].queue.contains { $0.orderKey < batch.orderKey }
-                            || topic.partitions[index].inflight.contains { $0.orderKey < batch.orderKey }
+                        let earlierPending = state.partitions[index].queue.contains { $0.orderKey < batch.orderKey }
+                            || state.partitions[index].inflight.contains { $0.orderKey < batch.orderKey }
                         if !earlierPending { state.producerIdResetNeeded = true }
                     }
                     if case .broker = error { actions.refreshMetadata = actions.refreshMetadata || Self.refreshesMetadata(error) }
                     if case .transport = error { actions.refreshMetadata = true }
                     if canRetry {
                         batch.retryAtNanoseconds = now &+ retryBackoffNanoseconds(batch.attempts)
-                        Self.requeue(batch, into: &topic.partitions[index].queue)
+                        Self.requeue(batch, into: &state.partitions[index].queue)
                     } else {
                         if batch.wasSent && state.idempotent { state.producerIdResetNeeded = true }
-                        let final: ClientError = now &- batch.createdNanoseconds >= deliveryNanoseconds
+                        let final: ClientError = elapsed(now, since: batch.createdNanoseconds) >= deliveryNanoseconds
                             ? .timedOut(operation: "delivery to \(batch.partition)", config: "delivery.timeout.ms",
                                         afterMs: config.deliveryTimeoutMs)
                             : error
@@ -648,7 +696,7 @@ final class RecordAccumulator: Sendable {
                         for waiterIndex in state.flushWaiters.indices where batch.id <= state.flushWaiters[waiterIndex].threshold {
                             state.flushWaiters[waiterIndex].remaining += pieces.count - 1
                         }
-                        for piece in pieces { Self.requeue(piece, into: &topic.partitions[index].queue) }
+                        for piece in pieces { Self.requeue(piece, into: &state.partitions[index].queue) }
                     } else {
                         if batch.wasSent && state.idempotent { state.producerIdResetNeeded = true }
                         actions.completed.append((batch, .failure(error)))
@@ -679,4 +727,11 @@ final class RecordAccumulator: Sendable {
             false
         }
     }
+}
+
+/// The time from `start` to `now`, or 0 when `start` is later (a reading taken before another
+/// thread stamped `start`): never a wrapped-around huge value.
+@inline(__always)
+func elapsed(_ now: UInt64, since start: UInt64) -> UInt64 {
+    now > start ? now - start : 0
 }

@@ -5,6 +5,7 @@ import Synchronization
 /// sleep on it until there is work or a timer (linger, backoff, poll timeout) runs out.
 ///
 /// A `signal()` that arrives while nobody waits is remembered, so it is never lost. Thread-safe.
+@usableFromInline
 final class Wakeup: Sendable {
     private struct State {
         var signaled = false
@@ -15,6 +16,7 @@ final class Wakeup: Sendable {
     private let state = Mutex(State())
 
     /// Wakes the waiter, or the next `wait` if nobody waits now.
+    @usableFromInline
     func signal() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if let waiter = state.waiter {
