@@ -21,6 +21,9 @@ public protocol EngineClock: Sendable {
     /// Suspends the caller for `nanoseconds` of this clock's monotonic time.
     /// Throws `CancellationError` when the task is cancelled.
     func sleep(nanoseconds: UInt64) async throws
+    /// Suspends the caller until the monotonic reading reaches `deadlineNanoseconds`.
+    /// Throws `CancellationError` when the task is cancelled.
+    func sleep(untilMonotonicNanoseconds deadlineNanoseconds: UInt64) async throws
 }
 
 extension EngineClock {
@@ -102,6 +105,13 @@ public final class ManualClock: EngineClock {
     public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
 
     public func sleep(nanoseconds: UInt64) async throws {
+        let deadline = state.withLock { $0.monotonicNanoseconds &+ nanoseconds }
+        try await sleep(untilMonotonicNanoseconds: nanoseconds == 0 ? 0 : deadline)
+    }
+
+    /// Sleeps until an absolute deadline, so an `advance` racing with the call can never push the
+    /// deadline later (a relative sleep computed from a stale reading would).
+    public func sleep(untilMonotonicNanoseconds deadlineNanoseconds: UInt64) async throws {
         let id = state.withLock { state -> UInt64 in
             state.nextSleeperID += 1
             return state.nextSleeperID
@@ -109,9 +119,9 @@ public final class ManualClock: EngineClock {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let resumeNow: Bool = state.withLock { state in
-                    if nanoseconds == 0 || Task.isCancelled { return true }
+                    if deadlineNanoseconds <= state.monotonicNanoseconds || Task.isCancelled { return true }
                     state.sleepers.append(Sleeper(
-                        id: id, deadlineNanoseconds: state.monotonicNanoseconds &+ nanoseconds, continuation: continuation))
+                        id: id, deadlineNanoseconds: deadlineNanoseconds, continuation: continuation))
                     return false
                 }
                 if resumeNow {
