@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -51,7 +52,12 @@ struct ClientOptions: ParsableArguments {
             }
             let embedded: EmbeddedCluster
             do {
-                embedded = try EmbeddedCluster(EmbeddedCluster.Configuration(storageURL: storage, customize: customize))
+                // The tools print records on stdout and their own diagnostics on stderr; the
+                // embedded broker's routine log lines would drown them.
+                var logger = Logger(label: "rivulet.embedded")
+                logger.logLevel = .warning
+                embedded = try EmbeddedCluster(EmbeddedCluster.Configuration(storageURL: storage, customize: customize,
+                                                                             logger: logger))
                 try await embedded.start()
             } catch {
                 throw ValidationError("cannot start an embedded broker on \(storage): \(error)")
