@@ -331,6 +331,7 @@ public final class Producer: Sendable {
                 batch.builder.producerId = batch.producerId
                 batch.builder.producerEpoch = batch.producerEpoch
                 batch.builder.baseSequence = batch.baseSequence
+                batch.builder.partitionLeaderEpoch = batch.leaderEpoch
                 do {
                     batch.built = try batch.builder.build()
                 } catch {

@@ -53,6 +53,10 @@ final class ProducerBatch: @unchecked Sendable {
     var retryAtNanoseconds: UInt64 = 0
     /// The first record's sequence once assigned (idempotent producers), else -1.
     var baseSequence: Int32 = -1
+    /// The partition leader epoch written into the header (Kafka's producers write -1; writing the
+    /// epoch from metadata lets a broker that finds it already right leave the bytes untouched,
+    /// instead of copying a batch the producer still references).
+    var leaderEpoch: Int32 = -1
     /// The producer id and epoch the sequence belongs to.
     var producerId: Int64 = -1
     var producerEpoch: Int16 = -1
