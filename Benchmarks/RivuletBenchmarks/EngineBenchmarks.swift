@@ -131,10 +131,11 @@ func registerEngineBenchmarks() {
     // The broker's allocations for one Produce (acks=1) of one batch, by record count: constant.
     let brokerConfiguration = Benchmark.Configuration(
         metrics: [.mallocCountTotal, .wallClock], maxDuration: .seconds(5), maxIterations: 2000)
-    for recordCount in [1, 100, 10000] {
+    for recordCount in [1, 100, 1000, 8000] {
         Benchmark("Engine.Broker.Produce.memory.records\(recordCount)", configuration: brokerConfiguration) { benchmark in
             guard let run = try? await BrokerRun.start(), let request = BrokerRun.produceRequest(records: recordCount) else { return }
-            _ = await run.broker.handle(.produce(request), context: run.context(.produce))
+            let first = await run.broker.handle(.produce(request), context: run.context(.produce))
+            precondition(BrokerRun.produceSucceeded(first), "the benchmark's Produce was refused: \(String(describing: first))")
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations {
                 blackHole(await run.broker.handle(.produce(request), context: run.context(.produce)))
@@ -146,7 +147,8 @@ func registerEngineBenchmarks() {
             guard let run = try? await BrokerRun.start(), let request = BrokerRun.produceRequest(records: recordCount) else { return }
             _ = await run.broker.handle(.produce(request), context: run.context(.produce))
             let fetch = BrokerRun.fetchRequest()
-            _ = await run.broker.handle(.fetch(fetch), context: run.context(.fetch))
+            let first = await run.broker.handle(.fetch(fetch), context: run.context(.fetch))
+            precondition(BrokerRun.fetchReturnedRecords(first, count: recordCount), "the benchmark's Fetch returned no batch")
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations {
                 blackHole(await run.broker.handle(.fetch(fetch), context: run.context(.fetch)))
@@ -255,6 +257,19 @@ private struct BrokerRun: Sendable {
         guard let batch = try? builder.build() else { return nil }
         return ProduceRequest(acks: 1, timeoutMs: 30000,
                               topicData: [.init(name: "alloc", partitionData: [.init(index: 0, records: batch.buffer)])])
+    }
+
+    static func produceSucceeded(_ body: KafkaResponseBody?) -> Bool {
+        guard let body, let response = ProduceResponse(body: body) else { return false }
+        return response.responses.allSatisfy { $0.partitionResponses.allSatisfy { $0.errorCode == 0 } }
+    }
+
+    static func fetchReturnedRecords(_ body: KafkaResponseBody?, count: Int) -> Bool {
+        guard let body, let response = FetchResponse(body: body),
+              let records = response.responses.first?.partitions.first?.records else { return false }
+        var batches = RecordBatchSequence(records, mode: .allowPartialTail).makeIterator()
+        guard let batch = batches.next() else { return false }
+        return Int(batch.header.recordCount) == count
     }
 
     /// A Fetch of partition 0 from offset 0, up to 1 MiB (the first batch).
