@@ -1,13 +1,17 @@
 import Benchmark
+import Foundation
 import NIOCore
+import RivuletBroker
 import RivuletClient
 import RivuletCore
 import RivuletTransport
 import RivuletWire
 import Synchronization
+import Logging
 
-// Engine benchmarks: the client's producer path against a broker that only acknowledges, and
-// (with the broker) the end-to-end path and the broker's allocations per batch.
+// Engine benchmarks: the end-to-end path (producer -> in-process broker on memory storage ->
+// consumer), the producer alone against a broker that only acknowledges, and the broker's
+// allocations per Produce and Fetch whatever the batch's record count.
 // Run: swift package benchmark --filter 'Engine.*'   (results and figures: results/engine-benchmarks.md)
 
 /// A broker stand-in that acknowledges every Produce with increasing offsets and stores nothing:
@@ -67,7 +71,6 @@ private func engineBenchmarkValue(size: Int = 100) -> ByteBuffer {
 }
 
 func registerEngineBenchmarks() {
-    let recordsPerIteration = 1_000_000
     let producerConfiguration = Benchmark.Configuration(
         metrics: [.wallClock, .throughput, .mallocCountTotal], scalingFactor: .mega,
         maxDuration: .seconds(10), maxIterations: 10)
@@ -96,6 +99,221 @@ func registerEngineBenchmarks() {
         await producer.flush()
         benchmark.stopMeasurement()
         await producer.close()
-        _ = recordsPerIteration
+    }
+
+    // End to end: one producer and one consumer, in-process, memory storage, 8 partitions, 100 B
+    // records without keys, linger 5 ms, 1 MiB batches. An iteration produces 1M records and ends
+    // when the consumer has received all of them.
+    let endToEndConfiguration = Benchmark.Configuration(
+        metrics: [.wallClock, .throughput, .mallocCountTotal], scalingFactor: .mega,
+        maxDuration: .seconds(30), maxIterations: 5)
+    Benchmark("Engine.EndToEnd.memory.100B.linger5ms.batch1MiB", configuration: endToEndConfiguration) { benchmark in
+        guard let run = try? await EndToEndRun.start(partitions: 8) else { return }
+        let value = engineBenchmarkValue()
+        let total = benchmark.scaledIterations.count
+        benchmark.startMeasurement()
+        // The application's producing and consuming loops run on threads of their own, as they
+        // would in an application (see `BenchmarkThread` for why not on the shared pool).
+        let received = Task(executorPreference: EndToEndRun.consumerThread) { await run.consume(count: total) }
+        let produced = Task(executorPreference: EndToEndRun.producerThread) {
+            for _ in 0 ..< total {
+                try? await run.producer.send(topic: EndToEndRun.topic, key: nil, value: value, completion: nil)
+            }
+            await run.producer.flush()
+        }
+        await produced.value
+        let count = await received.value
+        benchmark.stopMeasurement()
+        await run.stop()
+        precondition(count == total, "consumed \(count) of \(total) records")
+    }
+
+    // The broker's allocations for one Produce (acks=1) of one batch, by record count: constant.
+    let brokerConfiguration = Benchmark.Configuration(
+        metrics: [.mallocCountTotal, .wallClock], maxDuration: .seconds(5), maxIterations: 2000)
+    for recordCount in [1, 100, 1000, 8000] {
+        Benchmark("Engine.Broker.Produce.memory.records\(recordCount)", configuration: brokerConfiguration) { benchmark in
+            guard let run = try? await BrokerRun.start(), let request = BrokerRun.produceRequest(records: recordCount) else { return }
+            let first = await run.broker.handle(.produce(request), context: run.context(.produce))
+            precondition(BrokerRun.produceSucceeded(first), "the benchmark's Produce was refused: \(String(describing: first))")
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                blackHole(await run.broker.handle(.produce(request), context: run.context(.produce)))
+            }
+            benchmark.stopMeasurement()
+            await run.stop()
+        }
+        Benchmark("Engine.Broker.Fetch.memory.records\(recordCount)", configuration: brokerConfiguration) { benchmark in
+            guard let run = try? await BrokerRun.start(), let request = BrokerRun.produceRequest(records: recordCount) else { return }
+            _ = await run.broker.handle(.produce(request), context: run.context(.produce))
+            let fetch = BrokerRun.fetchRequest()
+            let first = await run.broker.handle(.fetch(fetch), context: run.context(.fetch))
+            precondition(BrokerRun.fetchReturnedRecords(first, count: recordCount), "the benchmark's Fetch returned no batch")
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                blackHole(await run.broker.handle(.fetch(fetch), context: run.context(.fetch)))
+            }
+            benchmark.stopMeasurement()
+            await run.stop()
+        }
+    }
+}
+
+/// One embedded broker with a producer and a consumer for the end-to-end benchmark.
+private struct EndToEndRun: Sendable {
+    static let topic = "bench"
+    static let producerThread = BenchmarkThread(name: "bench-producer")
+    static let consumerThread = BenchmarkThread(name: "bench-consumer")
+    let cluster: EmbeddedCluster
+    let client: ClusterClient
+    let producer: Producer
+    let consumer: Consumer
+
+    static func start(partitions: Int32) async throws -> EndToEndRun {
+        var logger = Logger(label: "bench")
+        logger.logLevel = .warning
+        let cluster = try EmbeddedCluster(EmbeddedCluster.Configuration(storageURL: "memory://", randomSeed: 1, logger: logger))
+        try await cluster.start()
+        let client = ClusterClient(config: ClientConfig(bootstrapServers: cluster.bootstrapAddresses), transport: cluster.transport)
+        _ = try await Admin(cluster: client).createTopic(NewTopic(name: topic, partitions: partitions))
+        var producerConfig = ProducerConfig()
+        producerConfig.lingerMs = 5
+        producerConfig.batchSizeBytes = 1 << 20
+        producerConfig.maxRequestSizeBytes = 1 << 20
+        producerConfig.bufferMemoryBytes = 64 << 20
+        let producer = try Producer(cluster: client, config: producerConfig)
+        var consumerConfig = ConsumerConfig()
+        consumerConfig.autoOffsetReset = .latest
+        consumerConfig.maxPollRecords = Int.max
+        consumerConfig.fetchMaxWaitMs = 100
+        let consumer = try Consumer(cluster: client, config: consumerConfig)
+        let assigned = (0 ..< partitions).map { TopicAndPartition(topic: topic, partition: $0) }
+        consumer.assign(assigned)
+        for partition in assigned { _ = try await consumer.position(partition) }
+        _ = try await producer.send(topic: topic, key: nil, value: engineBenchmarkValue())
+        _ = try await consumer.poll(timeoutMs: 1000)
+        return EndToEndRun(cluster: cluster, client: client, producer: producer, consumer: consumer)
+    }
+
+    /// Polls until `count` records arrived (or 60 s passed); reads every value's length.
+    func consume(count: Int) async -> Int {
+        var received = 0
+        var bytes = 0
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(60)
+        while received < count, clock.now < deadline {
+            guard let records = try? await consumer.poll(timeoutMs: 100) else { break }
+            try? records.forEach { (record: ConsumerRecord) in
+                received += 1
+                bytes &+= record.record.valueLength
+            }
+        }
+        blackHole(bytes)
+        return received
+    }
+
+    func stop() async {
+        await producer.close()
+        await consumer.close()
+        await client.close()
+        await cluster.shutdown()
+    }
+}
+
+/// One broker called directly (no transport) for the allocation benchmarks.
+private struct BrokerRun: Sendable {
+    let cluster: EmbeddedCluster
+    let broker: Broker
+
+    static func start() async throws -> BrokerRun? {
+        var logger = Logger(label: "bench")
+        logger.logLevel = .warning
+        let cluster = try EmbeddedCluster(EmbeddedCluster.Configuration(storageURL: "memory://", randomSeed: 1, logger: logger))
+        try await cluster.start()
+        guard let broker = cluster.broker(0) else { return nil }
+        let create = CreateTopicsRequest(topics: [.init(name: "alloc", numPartitions: 1, replicationFactor: 1)])
+        _ = await broker.handle(.createTopics(create), context: context(.createTopics))
+        return BrokerRun(cluster: cluster, broker: broker)
+    }
+
+    static func context(_ api: ApiKey) -> RequestContext {
+        let version: Int16 = switch api {
+        case .produce: 9
+        case .fetch: 12
+        default: 5
+        }
+        return RequestContext(header: RequestHeader(apiKey: api, apiVersion: version, correlationId: 1, clientId: "bench"),
+                              connectionID: 1, clientAddress: "inproc")
+    }
+
+    func context(_ api: ApiKey) -> RequestContext { Self.context(api) }
+
+    /// A Produce request with one batch of `records` 100-byte records (no producer id: the same
+    /// bytes can be appended again and again).
+    static func produceRequest(records: Int) -> ProduceRequest? {
+        var builder = RecordBatchBuilder(initialCapacityBytes: records * 128 + 128)
+        let value = engineBenchmarkValue()
+        for _ in 0 ..< records { _ = try? builder.append(timestampMs: 1_700_000_000_000, key: nil, value: value) }
+        guard let batch = try? builder.build() else { return nil }
+        return ProduceRequest(acks: 1, timeoutMs: 30000,
+                              topicData: [.init(name: "alloc", partitionData: [.init(index: 0, records: batch.buffer)])])
+    }
+
+    static func produceSucceeded(_ body: KafkaResponseBody?) -> Bool {
+        guard let body, let response = ProduceResponse(body: body) else { return false }
+        return response.responses.allSatisfy { $0.partitionResponses.allSatisfy { $0.errorCode == 0 } }
+    }
+
+    static func fetchReturnedRecords(_ body: KafkaResponseBody?, count: Int) -> Bool {
+        guard let body, let response = FetchResponse(body: body),
+              let records = response.responses.first?.partitions.first?.records else { return false }
+        var batches = RecordBatchSequence(records, mode: .allowPartialTail).makeIterator()
+        guard let batch = batches.next() else { return false }
+        return Int(batch.header.recordCount) == count
+    }
+
+    /// A Fetch of partition 0 from offset 0, up to 1 MiB (the first batch).
+    static func fetchRequest() -> FetchRequest {
+        FetchRequest(replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: 1 << 20, topics: [
+            .init(topic: "alloc", partitions: [.init(partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20)]),
+        ])
+    }
+
+    func stop() async {
+        await cluster.shutdown()
+    }
+}
+
+/// A task executor with one thread of its own.
+///
+/// Why: the benchmark harness (ordo-one/benchmark 1.38.1) waits for an async benchmark with a
+/// semaphore on one of the cooperative pool's threads, and on this 2-core machine the pool has two.
+/// Everything async would then share the one thread left, which measures the harness, not the
+/// engine. The application's own loops (producing, consuming) get threads of their own here, as
+/// an application's threads would; the client's and broker's tasks stay on the pool.
+final class BenchmarkThread: TaskExecutor, @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+
+    init(name: String) {
+        let thread = Thread { [self] in
+            while true {
+                condition.lock()
+                while jobs.isEmpty { condition.wait() }
+                let job = jobs.removeFirst()
+                condition.unlock()
+                job.runSynchronously(on: asUnownedTaskExecutor())
+            }
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
     }
 }

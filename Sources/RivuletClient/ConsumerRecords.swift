@@ -78,29 +78,32 @@ public struct ConsumerRecords: Sendable {
 
     /// Calls `body` with every record in order (per partition, offset order). Allocates nothing per
     /// record; compressed batches are decompressed into the consumer's reusable scratch memory.
+    /// Not generic on purpose: a generic entry point called from another module runs unspecialized,
+    /// looking up type metadata for every record.
     ///
     /// - Throws: `ClientError.corruptRecords` for a malformed record, or what `body` throws.
-    public func forEach<Failure: Error>(_ body: (ConsumerRecord) throws(Failure) -> Void) throws {
+    public func forEach(_ body: (ConsumerRecord) throws -> Void) throws {
         for chunk in partitions {
+            let topic = chunk.partition.topic
+            let partition = chunk.partition.partition
             try Self.forEach(in: chunk, verifyChecksums: verifyChecksums, decompressedBytesMax: decompressedBytesMax,
-                             context: context) { (record: Record) throws(Failure) in
-                try body(ConsumerRecord(topic: chunk.partition.topic, partition: chunk.partition.partition, record: record))
+                             context: context) { record in
+                try body(ConsumerRecord(topic: topic, partition: partition, record: record))
             }
         }
     }
 
     /// Calls `body` with every record of `chunk` at or above its `fromOffset`.
-    static func forEach<Failure: Error>(in chunk: PartitionRecords, verifyChecksums: Bool, decompressedBytesMax: Int,
-                                        context: CompressionContext?,
-                                        _ body: (Record) throws(Failure) -> Void) throws {
+    static func forEach(in chunk: PartitionRecords, verifyChecksums: Bool, decompressedBytesMax: Int,
+                        context: CompressionContext?, _ body: (Record) throws -> Void) throws {
         let from = chunk.fromOffset
         for batch in chunk.batches {
-            var failure: Failure?
+            var failure: (any Error)?
             do throws(RecordBatchError) {
                 try batch.forEachRecord(verifyChecksum: verifyChecksums, decompressedBytesMax: decompressedBytesMax,
                                         context: context) { (record: Record) throws(RecordBatchError) in
                     guard failure == nil, record.offset >= from else { return }
-                    do throws(Failure) { try body(record) } catch { failure = error }
+                    do { try body(record) } catch { failure = error }
                 }
             } catch {
                 throw ClientError.corruptRecords(chunk.partition, reason: error.description)

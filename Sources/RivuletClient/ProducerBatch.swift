@@ -53,11 +53,18 @@ final class ProducerBatch: @unchecked Sendable {
     var retryAtNanoseconds: UInt64 = 0
     /// The first record's sequence once assigned (idempotent producers), else -1.
     var baseSequence: Int32 = -1
+    /// The partition leader epoch written into the header (Kafka's producers write -1; writing the
+    /// epoch from metadata lets a broker that finds it already right leave the bytes untouched,
+    /// instead of copying a batch the producer still references).
+    var leaderEpoch: Int32 = -1
     /// The producer id and epoch the sequence belongs to.
     var producerId: Int64 = -1
     var producerEpoch: Int16 = -1
     /// The built bytes, kept for retries; nil until first drained or after a re-sequencing.
     var built: RecordBatch?
+    /// Set when the batch is requeued after a failure (or is a piece of a split): until it is
+    /// acknowledged its partition sends one batch at a time, so order is kept.
+    var mustGoAlone = false
     /// Whether the batch was sent at least once (so the broker may have it).
     var wasSent = false
     /// Set (under the accumulator's lock) when the outcome is decided; later outcomes are ignored.

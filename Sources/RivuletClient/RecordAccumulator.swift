@@ -29,6 +29,8 @@ final class RecordAccumulator: Sendable {
         let partition: TopicAndPartition
         /// The leader's node id (-1 unknown), from the last metadata the sender saw.
         var leader: Int32 = -1
+        /// The leader's epoch from that metadata (-1 unknown), written into batch headers.
+        var leaderEpoch: Int32 = -1
         /// The batch records are appended to.
         var open: OpenBatch?
         /// The open batch's `estimatedSizeBytes`, or -1 without one: the fit check reads this
@@ -45,6 +47,9 @@ final class RecordAccumulator: Sendable {
         var nextSequence: Int32 = 0
         /// Codec contexts reused by every batch of the partition.
         var compressionContext: CompressionContext?
+        /// The builder of the last completed batch, emptied, for the next batch (at most one per
+        /// partition, so at most `batch.size` bytes per partition are kept beyond `buffer.memory`).
+        var spareBuilder: RecordBatchBuilder?
 
         init(partition: TopicAndPartition) {
             self.partition = partition
@@ -241,9 +246,16 @@ final class RecordAccumulator: Sendable {
                     context = CompressionContext()
                     state.partitions[slot].compressionContext = context
                 }
-                let builder = RecordBatchBuilder(compression: config.compression, compressionLevel: config.compressionLevel,
+                // A builder returned by a completed batch keeps its grown buffer: no allocation, and
+                // no page faults on fresh memory, per batch.
+                let builder: RecordBatchBuilder
+                if let spare = state.partitions[slot].spareBuilder.take() {
+                    builder = spare
+                } else {
+                    builder = RecordBatchBuilder(compression: config.compression, compressionLevel: config.compressionLevel,
                                                  initialCapacityBytes: max(batchSizeBytes, size + RecordBatchLayout.headerSize),
                                                  compressionContext: context)
+                }
                 state.nextBatchID += 1
                 state.incompleteBatches += 1
                 state.partitions[slot].open(OpenBatch(builder: builder, createdNanoseconds: clock.monotonicNanoseconds(),
@@ -310,7 +322,9 @@ final class RecordAccumulator: Sendable {
                 state.partitions.append(PartitionState(partition: partition))
             }
             for partition in topic.partitions where Int(partition.partition) < state.topics[t].slots.count {
-                state.partitions[state.topics[t].slots[Int(partition.partition)]].leader = partition.leaderId
+                let slot = state.topics[t].slots[Int(partition.partition)]
+                state.partitions[slot].leader = partition.leaderId
+                state.partitions[slot].leaderEpoch = partition.leaderEpoch
             }
         }
     }
@@ -460,8 +474,26 @@ final class RecordAccumulator: Sendable {
         case let .success((baseOffset, logAppendTimeMs)): batch.succeed(baseOffset: baseOffset, logAppendTimeMs: logAppendTimeMs)
         case let .failure(error): batch.fail(error)
         }
+        recycleBuilder(of: batch)
         for waiter in memoryWaiters { waiter.continuation.resume(returning: true) }
         for waiter in flushWaiters { waiter.continuation.resume() }
+    }
+
+    /// Keeps a completed batch's builder for its partition's next batch. Emptying it copies nothing
+    /// when nobody else holds its bytes (a transport or broker that still does makes the next
+    /// append allocate instead: correct either way).
+    private func recycleBuilder(of batch: ProducerBatch) {
+        guard batch.builder.compression == config.compression, batch.builder.estimatedSizeBytes <= config.batchSizeBytes * 2 else { return }
+        batch.built = nil
+        var builder = batch.builder
+        batch.builder = RecordBatchBuilder(initialCapacityBytes: 0)
+        builder.reset()
+        state.withLock { state in
+            guard let t = state.topicIndex[batch.partition.topic], batch.partition.partition >= 0,
+                  Int(batch.partition.partition) < state.topics[t].slots.count else { return }
+            let slot = state.topics[t].slots[Int(batch.partition.partition)]
+            if state.partitions[slot].spareBuilder == nil { state.partitions[slot].spareBuilder = builder }
+        }
     }
 
     /// Replaces one batch by pieces (a split after MESSAGE_TOO_LARGE): flush waiters count them.
@@ -551,11 +583,13 @@ final class RecordAccumulator: Sendable {
                         continue
                     }
                     if state.inflightPerNode[leader, default: 0] >= config.maxInFlightRequestsPerConnection { continue }
-                    if state.idempotent {
-                        // A retry goes out alone, so that the broker sees sequences in order.
-                        if first.attempts > 0, !state.partitions[index].inflight.isEmpty { continue }
-                        if state.partitions[index].inflight.count >= 5 { continue }
-                    }
+                    // While a partition has a batch being retried (or split), its batches go out one at a
+                    // time: a later batch must not be appended before an earlier one that failed (a
+                    // broker accepts any first sequence of a new producer id, so it would not refuse it).
+                    if !state.partitions[index].inflight.isEmpty,
+                       first.mustGoAlone || state.partitions[index].inflight.contains(where: { $0.mustGoAlone }) { continue }
+                    // The broker deduplicates against the last five batches of a producer.
+                    if state.idempotent, state.partitions[index].inflight.count >= 5 { continue }
                     var group = perNode[leader] ?? NodeDrain(nodeId: leader)
                     let size = first.sizeBytes
                     if !group.batches.isEmpty, group.bytes + size > config.maxRequestSizeBytes { continue }
@@ -570,6 +604,10 @@ final class RecordAccumulator: Sendable {
                             state.partitions[index].nextSequence, Int32(clamping: first.recordCount))
                     }
                     first.attempts += 1
+                    if first.leaderEpoch != state.partitions[index].leaderEpoch {
+                        first.leaderEpoch = state.partitions[index].leaderEpoch
+                        first.built = nil
+                    }
                     state.partitions[index].inflight.append(first)
                     state.inflightBatchCount += 1
                     group.batches.append(first)
@@ -676,6 +714,7 @@ final class RecordAccumulator: Sendable {
                     if case .transport = error { actions.refreshMetadata = true }
                     if canRetry {
                         batch.retryAtNanoseconds = now &+ retryBackoffNanoseconds(batch.attempts)
+                        batch.mustGoAlone = true
                         Self.requeue(batch, into: &state.partitions[index].queue)
                     } else {
                         if batch.wasSent && state.idempotent { state.producerIdResetNeeded = true }
@@ -696,7 +735,10 @@ final class RecordAccumulator: Sendable {
                         for waiterIndex in state.flushWaiters.indices where batch.id <= state.flushWaiters[waiterIndex].threshold {
                             state.flushWaiters[waiterIndex].remaining += pieces.count - 1
                         }
-                        for piece in pieces { Self.requeue(piece, into: &state.partitions[index].queue) }
+                        for piece in pieces {
+                            piece.mustGoAlone = true
+                            Self.requeue(piece, into: &state.partitions[index].queue)
+                        }
                     } else {
                         if batch.wasSent && state.idempotent { state.producerIdResetNeeded = true }
                         actions.completed.append((batch, .failure(error)))
