@@ -1,0 +1,234 @@
+import Logging
+import RivuletCore
+import RivuletStorage
+import RivuletTransport
+import RivuletWire
+import Synchronization
+
+/// Brokers running in this process on an `InProcessNetwork`, for tests, the CLI and the workload
+/// harness: start, stop (clean shutdown), restart from the same storage, and inject faults.
+///
+/// Each broker is reachable at a fixed address through a stable handler chain,
+/// `FaultyRequestHandler` -> the current `Broker`, so a TCP listener (or anything else) can serve
+/// `handler(of:)` across restarts. Storage is per broker: `memory://` engines are kept across
+/// restarts (their data survives a stop as long as the cluster lives); `file:///dir` and `mmap:///dir`
+/// get one subdirectory per broker (`dir/broker-<id>`), reopened (and recovered) on restart.
+///
+/// Shaped for N brokers; until replication exists only `brokerCount == 1` is accepted.
+public final class EmbeddedCluster: Sendable {
+    /// How to build the cluster.
+    public struct Configuration: Sendable {
+        /// Brokers to run (1 until replication exists).
+        public var brokerCount: Int
+        /// Where brokers store data: `memory://`, `file:///dir`, `mmap:///dir`.
+        public var storageURL: String
+        /// The clock of every broker and of the network's injected delays.
+        public var clock: any EngineClock
+        /// The seed broker seeds derive from (topic ids, cluster id).
+        public var randomSeed: UInt64
+        /// The address of broker `id` (in-process addresses are only names, but they are what
+        /// Metadata answers carry, so a TCP front end can advertise real ones here).
+        public var address: @Sendable (Int32) -> BrokerAddress
+        /// Adjusts each broker's settings (retention, partitions...) before it starts.
+        public var customize: @Sendable (inout BrokerConfig) -> Void
+        /// The logger brokers derive theirs from.
+        public var logger: Logger
+
+        public init(brokerCount: Int = 1, storageURL: String = "memory://", clock: any EngineClock = SystemClock(),
+                    randomSeed: UInt64 = UInt64.random(in: .min ... .max),
+                    address: @escaping @Sendable (Int32) -> BrokerAddress = { BrokerAddress(host: "localhost", port: 9092 + Int($0)) },
+                    customize: @escaping @Sendable (inout BrokerConfig) -> Void = { _ in },
+                    logger: Logger = Logger(label: "rivulet.cluster")) {
+            self.brokerCount = brokerCount
+            self.storageURL = storageURL
+            self.clock = clock
+            self.randomSeed = randomSeed
+            self.address = address
+            self.customize = customize
+            self.logger = logger
+        }
+    }
+
+    /// One broker slot: a stable address and handler chain, and the broker currently in it.
+    private final class Node: Sendable {
+        let nodeId: Int32
+        let address: BrokerAddress
+        let config: BrokerConfig
+        let slot: BrokerSlot
+        let faults: FaultyRequestHandler
+        /// The memory storage kept across restarts (nil for durable storage, reopened each start).
+        let memoryStorage: (any StorageEngine)?
+
+        init(nodeId: Int32, address: BrokerAddress, config: BrokerConfig, memoryStorage: (any StorageEngine)?) {
+            self.nodeId = nodeId
+            self.address = address
+            self.config = config
+            self.memoryStorage = memoryStorage
+            slot = BrokerSlot()
+            faults = FaultyRequestHandler(wrapping: slot, clock: config.clock)
+        }
+    }
+
+    /// The settings the cluster was built with.
+    public let configuration: Configuration
+    /// The network brokers are registered on.
+    public let network: InProcessNetwork
+    private let nodes: [Int32: Node]
+    /// Serializes start, stop and restart of brokers.
+    private let transitions = Mutex<Set<Int32>>([])
+
+    /// Builds the cluster (nothing runs until `start()`).
+    ///
+    /// - Throws: `BrokerError.unsupported` for more than one broker, `.invalidConfig`, `.storage`.
+    public init(_ configuration: Configuration = Configuration(), network: InProcessNetwork? = nil) throws(BrokerError) {
+        guard configuration.brokerCount == 1 else {
+            throw .unsupported("\(configuration.brokerCount) brokers: replication does not exist yet; use brokerCount 1")
+        }
+        self.configuration = configuration
+        self.network = network ?? InProcessNetwork(clock: configuration.clock)
+        var nodes: [Int32: Node] = [:]
+        let scheme = configuration.storageURL.split(separator: ":", maxSplits: 1).first.map { $0.lowercased() } ?? ""
+        for index in 0 ..< configuration.brokerCount {
+            let nodeId = Int32(index)
+            let address = configuration.address(nodeId)
+            var seeds = SeededGenerator(seed: configuration.randomSeed &+ UInt64(index))
+            var config = BrokerConfig(nodeId: nodeId, advertisedAddress: address,
+                                      storageURL: Self.brokerStorageURL(configuration.storageURL, scheme: scheme, nodeId: nodeId),
+                                      clock: configuration.clock, randomSeed: seeds.next(),
+                                      logger: Self.logger(configuration.logger, nodeId: nodeId))
+            configuration.customize(&config)
+            try config.validate()
+            var memoryStorage: (any StorageEngine)?
+            if scheme == "memory" {
+                do throws(StorageError) {
+                    memoryStorage = try StorageEngines.open(url: config.storageURL, clock: config.clock)
+                } catch {
+                    throw .storage(error)
+                }
+            }
+            nodes[nodeId] = Node(nodeId: nodeId, address: address, config: config, memoryStorage: memoryStorage)
+        }
+        self.nodes = nodes
+    }
+
+    private static func brokerStorageURL(_ url: String, scheme: String, nodeId: Int32) -> String {
+        guard scheme == "file" || scheme == "mmap" else { return url }
+        let trimmed = url.hasSuffix("/") ? String(url.dropLast()) : url
+        return "\(trimmed)/broker-\(nodeId)"
+    }
+
+    private static func logger(_ base: Logger, nodeId: Int32) -> Logger {
+        var logger = base
+        logger[metadataKey: "broker"] = "\(nodeId)"
+        return logger
+    }
+
+    /// The brokers' node ids, sorted.
+    public var brokerIds: [Int32] { nodes.keys.sorted() }
+
+    /// The addresses of every broker, for a client's bootstrap list.
+    public var bootstrapAddresses: [BrokerAddress] { brokerIds.compactMap { nodes[$0]?.address } }
+
+    /// An in-process transport on the cluster's network.
+    public var transport: InProcessTransport { InProcessTransport(network: network) }
+
+    /// The running broker `nodeId`, nil when it is stopped.
+    public func broker(_ nodeId: Int32) -> Broker? { nodes[nodeId]?.slot.broker }
+
+    /// The fault injector in front of broker `nodeId` (it stays the same across restarts).
+    public func faults(of nodeId: Int32) -> FaultyRequestHandler? { nodes[nodeId]?.faults }
+
+    /// The stable handler of broker `nodeId` (faults, then the current broker), for transports that
+    /// serve it, such as a TCP listener. It answers errors while the broker is stopped.
+    public func handler(of nodeId: Int32) -> (any KafkaRequestHandler)? { nodes[nodeId]?.faults }
+
+    /// The storage URL of broker `nodeId` (its own subdirectory for `file://` and `mmap://`).
+    public func storageURL(of nodeId: Int32) -> String? { nodes[nodeId]?.config.storageURL }
+
+    /// The address of broker `nodeId`.
+    public func address(of nodeId: Int32) -> BrokerAddress? { nodes[nodeId]?.address }
+
+    /// Starts every broker that is not running.
+    ///
+    /// - Throws: the first broker's start failure (brokers started before it keep running).
+    public func start() async throws(BrokerError) {
+        for nodeId in brokerIds where broker(nodeId) == nil {
+            try await startBroker(nodeId)
+        }
+    }
+
+    /// Stops every broker and releases the memory storage.
+    public func shutdown() async {
+        for nodeId in brokerIds { await stopBroker(nodeId) }
+        for node in nodes.values {
+            try? node.memoryStorage?.close()
+        }
+    }
+
+    /// Starts broker `nodeId` from its storage and registers it on the network.
+    ///
+    /// - Throws: `BrokerError.invalidState` for an unknown id or a broker already running, or the start failure.
+    public func startBroker(_ nodeId: Int32) async throws(BrokerError) {
+        guard let node = nodes[nodeId] else { throw .invalidState("no broker \(nodeId) in this cluster") }
+        try beginTransition(nodeId)
+        defer { endTransition(nodeId) }
+        guard node.slot.broker == nil else { throw .invalidState("broker \(nodeId) is running") }
+        let broker: Broker
+        if let storage = node.memoryStorage {
+            broker = try Broker(config: node.config, storage: storage, ownsStorage: false)
+        } else {
+            broker = try Broker(config: node.config)
+        }
+        try await broker.start()
+        node.slot.broker = broker
+        network.register(node.faults, at: node.address)
+    }
+
+    /// Stops broker `nodeId` cleanly (its connections fail from now on) and keeps its storage for a restart.
+    public func stopBroker(_ nodeId: Int32) async {
+        guard let node = nodes[nodeId], (try? beginTransition(nodeId)) != nil else { return }
+        defer { endTransition(nodeId) }
+        network.unregister(node.address)
+        let broker = node.slot.broker
+        node.slot.broker = nil
+        await broker?.shutdown()
+    }
+
+    /// Stops and starts broker `nodeId` from the same storage.
+    ///
+    /// - Throws: the start failure.
+    public func restartBroker(_ nodeId: Int32) async throws(BrokerError) {
+        await stopBroker(nodeId)
+        try await startBroker(nodeId)
+    }
+
+    private func beginTransition(_ nodeId: Int32) throws(BrokerError) {
+        let started = transitions.withLock { $0.insert(nodeId).inserted }
+        guard started else { throw .invalidState("broker \(nodeId) is already starting or stopping") }
+    }
+
+    private func endTransition(_ nodeId: Int32) {
+        _ = transitions.withLock { $0.remove(nodeId) }
+    }
+}
+
+/// A stable request handler in front of whichever broker currently runs in a slot; while none does,
+/// requests get retriable "not running" errors.
+final class BrokerSlot: KafkaRequestHandler {
+    private let current = Mutex<Broker?>(nil)
+
+    var broker: Broker? {
+        get { current.withLock { $0 } }
+        set { current.withLock { $0 = newValue } }
+    }
+
+    func handle(_ request: KafkaRequestBody, context: RequestContext) async -> KafkaResponseBody? {
+        if let broker { return await broker.handle(request, context: context) }
+        return Broker.errorAnswer(to: request, Broker.notRunningError(for: request.apiKey), version: context.apiVersion,
+                                  apiKeys: SupportedApiVersions.table(SupportedApiVersions.broker))
+    }
+
+    func connectionClosed(connectionID: UInt64) async {
+        await broker?.connectionClosed(connectionID: connectionID)
+    }
+}

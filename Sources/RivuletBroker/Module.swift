@@ -1,1 +1,0 @@
-// RivuletBroker: see ../shared/DESIGN.md for what this module holds.

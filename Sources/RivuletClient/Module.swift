@@ -1,1 +1,0 @@
-// RivuletClient: see ../shared/DESIGN.md for what this module holds.

