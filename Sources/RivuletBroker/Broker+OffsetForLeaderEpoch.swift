@@ -3,11 +3,9 @@ import RivuletWire
 
 extension Broker {
     /// OffsetForLeaderEpoch: for each partition, the largest epoch at most the requested one and the
-    /// offset where it ended (from the leader epoch cache). Consumers (replica id -1 or -2) are bounded
-    /// by the high watermark, followers by the log end.
+    /// offset where it ended (from the leader epoch cache; the latest epoch ends at the log end).
     func handleOffsetForLeaderEpoch(_ request: OffsetForLeaderEpochRequest, version: Int16) -> OffsetForLeaderEpochResponse {
         let image = metadataCache.image
-        let fromFollower = version >= 3 && request.replicaId >= 0
         let topics = request.topics.map { topic in
             OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult(topic: topic.topic, partitions: topic.partitions.map { requested in
                 do throws(KafkaApiError) {
@@ -18,8 +16,7 @@ extension Broker {
                           let partition = replicaManager.partition(TopicPartition(topic: topic.topic, partition: requested.partition))
                     else { throw KafkaApiError(.notLeaderOrFollower) }
                     let (epoch, endOffset) = try partition.endOffset(forLeaderEpoch: requested.leaderEpoch,
-                                                                     currentLeaderEpoch: version >= 2 ? requested.currentLeaderEpoch : -1,
-                                                                     fromFollower: fromFollower)
+                                                                     currentLeaderEpoch: version >= 2 ? requested.currentLeaderEpoch : -1)
                     return OffsetForLeaderEpochResponse.EpochEndOffset(errorCode: 0, partition: requested.partition,
                                                                        leaderEpoch: epoch, endOffset: endOffset)
                 } catch {

@@ -161,7 +161,7 @@ public struct BrokerConfig: Sendable {
         public static let groupInitialRebalanceDelayMs: Int64 = 3000
         public static let producerIdExpirationMs: Int64 = 86_400_000
         public static let producerIdBlockSize: Int64 = 1000
-        public static let producerStateRecoveryOffsetsMax: Int64 = 1_000_000
+        public static let producerStateRecoveryOffsetsMax: Int64 = 100_000
     }
 
     /// Checks the settings' ranges. Throws `BrokerError.invalidConfig` naming the setting.

@@ -426,18 +426,17 @@ public final class Partition: Sendable {
         }
     }
 
-    /// OffsetForLeaderEpoch: the largest epoch at most `leaderEpoch` and where it ends.
+    /// OffsetForLeaderEpoch: the largest epoch at most `leaderEpoch` and where it ends (the log end
+    /// offset for the latest epoch, as in Kafka, for followers and consumers alike).
     ///
     /// - Throws: NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH.
-    public func endOffset(forLeaderEpoch leaderEpoch: Int32, currentLeaderEpoch: Int32,
-                          fromFollower: Bool) throws(KafkaApiError) -> (epoch: Int32, endOffset: Int64) {
+    public func endOffset(forLeaderEpoch leaderEpoch: Int32, currentLeaderEpoch: Int32) throws(KafkaApiError) -> (epoch: Int32, endOffset: Int64) {
         try state.withLock { state throws(KafkaApiError) -> (epoch: Int32, endOffset: Int64) in
             guard let log = state.log, state.leaderId == localBrokerId else {
                 throw KafkaApiError(.notLeaderOrFollower, "This broker is not the leader of \(topicPartition)")
             }
             try Self.checkLeaderEpoch(currentLeaderEpoch, state.leaderEpoch)
-            let end = fromFollower ? log.logEndOffset : state.highWatermark
-            return state.epochCache.endOffset(for: leaderEpoch, logEndOffset: end)
+            return state.epochCache.endOffset(for: leaderEpoch, logEndOffset: log.logEndOffset)
         }
     }
 

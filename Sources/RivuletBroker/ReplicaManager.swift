@@ -277,6 +277,13 @@ public final class ReplicaManager: Sendable {
             throw KafkaApiError(error)
         }
         let attributes = batch.header.attributes
+        // Records are not decoded on the way in; an uncompressed batch can at least not claim more
+        // records than its bytes hold (the smallest record is 7 bytes), which would waste offsets.
+        if attributes.compression == CompressionCodec.none,
+           Int(batch.header.recordCount) > (batch.header.totalSize - RecordBatchLayout.headerSize) / 7 {
+            throw KafkaApiError(.corruptMessage,
+                                "recordCount \(batch.header.recordCount) cannot fit in \(batch.header.totalSize) bytes")
+        }
         if attributes.compression == .zstd, produceVersion < 7 {
             throw KafkaApiError(.unsupportedCompressionType, "Produce requests with version \(produceVersion) may not use zstd")
         }

@@ -147,8 +147,25 @@ struct ProduceTests {
             #expect(try await fixture.produce("t", records: try makeBatch([TestRecord(value: "x")], producerId: 5, producerEpoch: 0,
                                                                            baseSequence: 0, isTransactional: true)).errorCode
                 == KafkaErrorCode.invalidTxnState.code16)
+            // A batch claiming more records than its bytes hold.
+            var inflated = try makeBatch(count: 2)
+            inflated.setInteger(Int32(1_000_000), at: inflated.readerIndex + RecordBatchLayout.recordCount)
+            inflated.setInteger(Int32(999_999), at: inflated.readerIndex + RecordBatchLayout.lastOffsetDelta)
+            let crc = CRC32C.checksum(inflated, at: inflated.readerIndex + RecordBatchLayout.crcCoverageStart,
+                                      length: inflated.readableBytes - RecordBatchLayout.crcCoverageStart)
+            inflated.setInteger(crc, at: inflated.readerIndex + RecordBatchLayout.crc)
+            #expect(try await fixture.produce("t", records: inflated).errorCode == KafkaErrorCode.corruptMessage.code16)
             // Only the zstd batch was stored.
             #expect(try fixture.partition("t").logEndOffset == 1)
+            // Whatever base offset and epoch a producer writes, the broker assigns its own.
+            var hostile = try makeBatch(count: 2)
+            hostile.setInteger(Int64.max, at: hostile.readerIndex + RecordBatchLayout.baseOffset)
+            hostile.setInteger(Int32.max, at: hostile.readerIndex + RecordBatchLayout.partitionLeaderEpoch)
+            let stored = try await fixture.produce("t", records: hostile)
+            #expect(stored.errorCode == 0 && stored.baseOffset == 1)
+            let header = try #require(batchHeaders(try await fixture.fetch("t", offset: 1).records).first)
+            let epoch = try fixture.partition("t").leaderEpoch
+            #expect(header.baseOffset == 1 && header.partitionLeaderEpoch == epoch)
         }
     }
 
