@@ -37,13 +37,6 @@ public struct GroupCoordinatorConfig: Sendable, Hashable {
     /// 100 MiB; Rivulet's is 16 MiB because the mmap backend preallocates every active segment
     /// (50 partitions x 100 MiB would reserve 5 GiB of disk for a few kilobytes of offsets).
     public var offsetsTopicSegmentBytes: Int
-    /// `offsets.retention.ms`: committed offsets of a group that has been empty this long are
-    /// deleted (tombstones). Default 7 days.
-    public var offsetsRetentionMs: Int64
-    /// `offsets.retention.check.interval.ms`: how often expired offsets are looked for. Default 600,000.
-    public var offsetsRetentionCheckIntervalMs: Int64
-    /// `log.cleaner.backoff.ms`: how often the offsets topic's partitions are compacted. Default 15,000.
-    public var logCleanerBackoffMs: Int64
     /// `delete.retention.ms` of the offsets topic: how long tombstones stay. Default 1 day.
     public var deleteRetentionMs: Int64
 
@@ -60,9 +53,6 @@ public struct GroupCoordinatorConfig: Sendable, Hashable {
                 offsetsTopicNumPartitions: Int32 = 50,
                 offsetsTopicReplicationFactor: Int16 = 3,
                 offsetsTopicSegmentBytes: Int = 16 * 1024 * 1024,
-                offsetsRetentionMs: Int64 = 7 * 24 * 3_600_000,
-                offsetsRetentionCheckIntervalMs: Int64 = 600_000,
-                logCleanerBackoffMs: Int64 = 15_000,
                 deleteRetentionMs: Int64 = 86_400_000) {
         self.groupMinSessionTimeoutMs = groupMinSessionTimeoutMs
         self.groupMaxSessionTimeoutMs = groupMaxSessionTimeoutMs
@@ -73,9 +63,6 @@ public struct GroupCoordinatorConfig: Sendable, Hashable {
         self.offsetsTopicNumPartitions = offsetsTopicNumPartitions
         self.offsetsTopicReplicationFactor = offsetsTopicReplicationFactor
         self.offsetsTopicSegmentBytes = offsetsTopicSegmentBytes
-        self.offsetsRetentionMs = offsetsRetentionMs
-        self.offsetsRetentionCheckIntervalMs = offsetsRetentionCheckIntervalMs
-        self.logCleanerBackoffMs = logCleanerBackoffMs
         self.deleteRetentionMs = deleteRetentionMs
     }
 
