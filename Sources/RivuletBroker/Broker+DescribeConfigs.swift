@@ -1,3 +1,4 @@
+import RivuletStorage
 import RivuletWire
 
 extension Broker {
@@ -9,8 +10,9 @@ extension Broker {
     }
 
     /// DescribeConfigs: TOPIC resources (every topic config, with source and, when asked, synonyms and
-    /// documentation), BROKER resources (this broker's id or "" for the cluster defaults) and
-    /// BROKER_LOGGER (no configurable loggers). `configurationKeys` null means all.
+    /// documentation), BROKER resources (this broker's id; "" for the cluster-wide dynamic defaults,
+    /// which are empty) and BROKER_LOGGER (no configurable loggers). `configurationKeys` null or
+    /// empty means all, as in Kafka.
     func handleDescribeConfigs(_ request: DescribeConfigsRequest, version: Int16) -> DescribeConfigsResponse {
         let image = metadataCache.image
         let results = request.resources.map { resource -> DescribeConfigsResponse.DescribeConfigsResult in
@@ -20,20 +22,27 @@ extension Broker {
                 var entries: [TopicConfig.Entry]
                 switch ConfigResourceType(rawValue: resource.resourceType) {
                 case .topic:
+                    do throws(StorageError) {
+                        try TopicPartition.validateTopicName(resource.resourceName)
+                    } catch {
+                        throw KafkaApiError(.invalidTopicException, error.description)
+                    }
                     guard let topic = image.topic(named: resource.resourceName) else {
                         throw KafkaApiError(.unknownTopicOrPartition, "Topic \(resource.resourceName) does not exist")
                     }
                     entries = topic.config.entries(broker: config)
                 case .broker:
                     try checkBrokerResource(resource.resourceName)
-                    entries = config.describedEntries
+                    // The empty name asks for the cluster-wide dynamic defaults, of which there are none.
+                    entries = resource.resourceName.isEmpty ? [] : config.describedEntries
                 case .brokerLogger:
+                    guard !resource.resourceName.isEmpty else { throw KafkaApiError(.invalidRequest, "Broker id must not be empty") }
                     try checkBrokerResource(resource.resourceName)
                     entries = []
                 case nil:
                     throw KafkaApiError(.invalidRequest, "Unsupported resource type \(resource.resourceType)")
                 }
-                if let keys = resource.configurationKeys {
+                if let keys = resource.configurationKeys, !keys.isEmpty {
                     let wanted = Set(keys)
                     entries = entries.filter { wanted.contains($0.name) }
                 }

@@ -42,7 +42,7 @@ extension Broker {
                 if topic.topicId != .zero, version >= 10 {
                     guard answeredIds.insert(topic.topicId).inserted else { continue }
                     if let found = image.topic(id: topic.topicId) {
-                        topics.append(metadataTopic(found, includeOperations: includeTopicOperations))
+                        topics.append(metadataTopic(found, image: image, includeOperations: includeTopicOperations))
                     } else {
                         topics.append(MetadataResponse.MetadataResponseTopic(errorCode: KafkaErrorCode.unknownTopicId.rawValue,
                                                                              name: nil, topicId: topic.topicId))
@@ -55,7 +55,7 @@ extension Broker {
                 }
                 guard answered.insert(name).inserted else { continue }
                 if let found = image.topic(named: name) {
-                    topics.append(metadataTopic(found, includeOperations: includeTopicOperations))
+                    topics.append(metadataTopic(found, image: image, includeOperations: includeTopicOperations))
                 } else {
                     let code: KafkaErrorCode
                     if let error = creationErrors[name] {
@@ -69,7 +69,7 @@ extension Broker {
                 }
             }
         } else {
-            topics = image.topics.map { metadataTopic($0, includeOperations: includeTopicOperations) }
+            topics = image.topics.map { metadataTopic($0, image: image, includeOperations: includeTopicOperations) }
         }
         return MetadataResponse(
             throttleTimeMs: 0,
@@ -81,9 +81,8 @@ extension Broker {
                 ? Self.clusterAuthorizedOperations : Self.authorizedOperationsNotRequested)
     }
 
-    private func metadataTopic(_ topic: TopicMetadata, includeOperations: Bool) -> MetadataResponse.MetadataResponseTopic {
-        let image = metadataCache.image
-        return MetadataResponse.MetadataResponseTopic(
+    private func metadataTopic(_ topic: TopicMetadata, image: ClusterImage, includeOperations: Bool) -> MetadataResponse.MetadataResponseTopic {
+        MetadataResponse.MetadataResponseTopic(
             errorCode: 0, name: topic.name, topicId: topic.topicId, isInternal: topic.isInternal,
             partitions: topic.partitions.map { partition in
                 let leaderAlive = image.brokers[partition.leader] != nil

@@ -10,7 +10,6 @@ extension Broker {
         let version = context.apiVersion
         let acks = request.acks
         guard acks == 0 || acks == 1 || acks == -1 else {
-            guard acks != 0 else { return nil }
             return Self.produceErrorAnswer(request, KafkaApiError(.invalidRequiredAcks, "acks must be 0, 1 or -1, not \(acks)"))
         }
         let image = metadataCache.image

@@ -233,6 +233,10 @@ public final class Broker: KafkaRequestHandler, Sendable {
         }
     }
 
+    public func connectionClosed(connectionID: UInt64) async {
+        await groupCoordinator?.connectionClosed(connectionID: connectionID)
+    }
+
     /// The error for requests that arrive while the broker is not running: retriable codes that make
     /// clients refresh metadata and retry.
     static func notRunningError(for api: ApiKey) -> KafkaApiError {

@@ -25,7 +25,9 @@ public struct NewTopic: Sendable, Hashable {
 
 /// One config override as requests carry it.
 public struct ConfigOverride: Sendable, Hashable {
+    /// The config name (`retention.ms`).
     public var name: String
+    /// The value; nil (a null in the request) is refused with INVALID_CONFIG.
     public var value: String?
 
     public init(name: String, value: String?) {
@@ -58,7 +60,9 @@ public struct PartitionIncrease: Sendable, Hashable {
 
 /// New config overrides for a topic (AlterConfigs replaces all of a topic's overrides).
 public struct TopicConfigChange: Sendable, Hashable {
+    /// The topic.
     public var topic: String
+    /// Its complete new set of overrides.
     public var configs: [ConfigOverride]
 
     public init(topic: String, configs: [ConfigOverride]) {

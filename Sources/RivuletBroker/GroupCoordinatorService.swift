@@ -25,4 +25,11 @@ public protocol GroupCoordinatorService: Sendable {
 
     /// Called when the broker shuts down, before its partitions close.
     func shutdown() async
+
+    /// Called when a client connection closes (members whose connection is gone may leave sooner).
+    func connectionClosed(connectionID: UInt64) async
+}
+
+extension GroupCoordinatorService {
+    public func connectionClosed(connectionID: UInt64) async {}
 }

@@ -6,7 +6,9 @@
 public struct LeaderEpochCache: Sendable, Hashable {
     /// One epoch and the first offset the leader of that epoch wrote.
     public struct Entry: Sendable, Hashable {
+        /// The leader epoch.
         public var epoch: Int32
+        /// The first offset written in it.
         public var startOffset: Int64
 
         public init(epoch: Int32, startOffset: Int64) {

@@ -19,10 +19,15 @@ public struct ProducerStateManager: Sendable, Hashable {
 
     /// The sequence and offset range of one appended batch.
     public struct BatchMetadata: Sendable, Hashable {
+        /// The batch's base sequence.
         public var firstSequence: Int32
+        /// The sequence of its last record.
         public var lastSequence: Int32
+        /// The offset it was stored at.
         public var firstOffset: Int64
+        /// The offset of its last record.
         public var lastOffset: Int64
+        /// Its max timestamp (milliseconds).
         public var timestampMs: Int64
     }
 

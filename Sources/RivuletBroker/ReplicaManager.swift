@@ -62,8 +62,11 @@ public struct FetchParams: Sendable {
 
 /// One partition of a Fetch.
 public struct FetchPartitionRequest: Sendable {
+    /// The partition.
     public var topicPartition: TopicPartition
+    /// The offset to read from.
     public var fetchOffset: Int64
+    /// The most bytes for this partition (the first batch may exceed it, KIP-74).
     public var partitionMaxBytes: Int32
     /// The leader epoch the client knows (v9+), -1 when not given.
     public var currentLeaderEpoch: Int32

@@ -152,8 +152,11 @@ public struct TopicConfig: Sendable, Hashable {
 
     /// A setting that can supply a config's value: the topic override or the broker setting.
     public struct Synonym: Sendable, Hashable {
+        /// The setting's name (`retention.ms`, `log.retention.ms`).
         public var name: String
+        /// Its value.
         public var value: String
+        /// Where it comes from.
         public var source: ConfigSource
     }
 

@@ -53,8 +53,16 @@ public struct KafkaFrameReader: Sendable {
 
 /// The NIO decoder around `KafkaFrameReader`: emits one `ByteBuffer` per frame. A bad size prefix
 /// throws, which reaches the pipeline's `errorCaught`; the connection handlers close the channel.
+///
+/// When a frame's size is known (and within the limit) but its bytes are still arriving, the
+/// decoder reserves room for the rest of the frame, up to `reserveBytesMax`, so that the reads that
+/// follow are appended without the cumulation buffer regrowing (and copying) several times.
 public struct KafkaFrameDecoder: ByteToMessageDecoder {
     public typealias InboundOut = ByteBuffer
+
+    /// The most memory reserved ahead for a frame still arriving. A peer can make the server reserve
+    /// this much per connection by announcing a large frame, so it stays well below the frame limit.
+    public static let reserveBytesMax = 8 << 20
 
     private let reader: KafkaFrameReader
 
@@ -64,7 +72,14 @@ public struct KafkaFrameDecoder: ByteToMessageDecoder {
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let frame = try reader.nextFrame(from: &buffer) else { return .needMoreData }
+        guard let frame = try reader.nextFrame(from: &buffer) else {
+            if let size = buffer.getInteger(at: buffer.readerIndex, as: Int32.self) {
+                // `nextFrame` has checked the size against the limit.
+                let missing = min(Int(size) + 4, Self.reserveBytesMax) - buffer.readableBytes
+                if missing > buffer.writableBytes { buffer.reserveCapacity(minimumWritableBytes: missing) }
+            }
+            return .needMoreData
+        }
         context.fireChannelRead(Self.wrapInboundOut(frame))
         return .continue
     }

@@ -1,3 +1,20 @@
+/// Where a `TCPServer` runs the request handler.
+public enum RequestExecution: Sendable, Hashable {
+    /// Requests of at most `requestBytesMax` bytes run on the event loop of their connection (a
+    /// task with that loop as its executor preference): no thread switch between reading a request,
+    /// handling it and writing the answer, which saves most of the CPU of a small request. Larger
+    /// requests (big produce batches, whose checks and copies take long) run on Swift's global
+    /// concurrent executor, so they do not hold up the other connections of the loop. Awaiting
+    /// (long polls, acks=all) never holds up a loop.
+    case eventLoop(requestBytesMax: Int)
+    /// Every request on Swift's global concurrent executor, apart from the socket threads (Kafka's
+    /// split of network threads and request handler threads): two thread switches per request.
+    case concurrencyPool
+
+    /// Small requests on the loop, requests above 64 KiB on the global executor.
+    public static let `default` = RequestExecution.eventLoop(requestBytesMax: 65_536)
+}
+
 /// Settings of a `TCPServer`, named after Kafka's broker configs.
 public struct TCPServerConfig: Sendable, Hashable {
     /// The address to listen on (`listeners` in Kafka). Port 0 picks a free port; read the bound
@@ -17,6 +34,8 @@ public struct TCPServerConfig: Sendable, Hashable {
     /// How long `TCPServer.close()` waits for in-progress requests to finish before it closes the
     /// remaining connections hard, in milliseconds.
     public var shutdownTimeoutMs: Int64
+    /// Where request handling runs (default: small requests on the event loop, see `RequestExecution`).
+    public var requestExecution: RequestExecution
 
     public init(
         listenAddress: BrokerAddress = BrokerAddress(host: "127.0.0.1", port: 9092),
@@ -24,7 +43,8 @@ public struct TCPServerConfig: Sendable, Hashable {
         connectionsMax: Int = Int(Int32.max),
         connectionsMaxIdleMs: Int64 = 600_000,
         queuedRequestsMax: Int = 32,
-        shutdownTimeoutMs: Int64 = 10_000
+        shutdownTimeoutMs: Int64 = 10_000,
+        requestExecution: RequestExecution = .default
     ) {
         self.listenAddress = listenAddress
         self.socketRequestMaxBytes = socketRequestMaxBytes
@@ -32,6 +52,7 @@ public struct TCPServerConfig: Sendable, Hashable {
         self.connectionsMaxIdleMs = connectionsMaxIdleMs
         self.queuedRequestsMax = queuedRequestsMax
         self.shutdownTimeoutMs = shutdownTimeoutMs
+        self.requestExecution = requestExecution
     }
 }
 

@@ -18,6 +18,8 @@ final class TCPServerConnection: Sendable {
     let channel: any Channel
     let peer: String
     private let shared: TCPServerShared
+    /// Where the drain task runs: the connection's event loop, or nil for the global executor.
+    private let executor: EventLoopTaskExecutor?
 
     private struct State {
         var queue = Deque<ByteBuffer>()
@@ -39,6 +41,11 @@ final class TCPServerConnection: Sendable {
         self.channel = channel
         self.peer = peer
         self.shared = shared
+        if case .eventLoop = shared.config.requestExecution {
+            executor = EventLoopTaskExecutor(eventLoop: channel.eventLoop)
+        } else {
+            executor = nil
+        }
     }
 
     private var logger: Logger { shared.logger }
@@ -63,7 +70,13 @@ final class TCPServerConnection: Sendable {
             return (true, pause)
         }
         if pause { channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
-        if startDrain { Task { await self.drain() } }
+        if startDrain {
+            if let executor {
+                Task(executorPreference: executor) { await self.drain() }
+            } else {
+                Task { await self.drain() }
+            }
+        }
     }
 
     /// Whether nothing is queued or in progress (for the idle check). On the event loop.
@@ -177,7 +190,15 @@ final class TCPServerConnection: Sendable {
         switch decoded {
         case let .request(header, body):
             let context = RequestContext(header: header, connectionID: id, clientAddress: peer)
-            if let answer = await shared.handler.handle(body, context: context) {
+            let handler = shared.handler
+            let answer: KafkaResponseBody?
+            if case let .eventLoop(requestBytesMax) = shared.config.requestExecution, frame.readableBytes > requestBytesMax {
+                // Off the loop, so the other connections of this loop keep flowing meanwhile.
+                answer = await withTaskExecutorPreference(globalConcurrentExecutor) { await handler.handle(body, context: context) }
+            } else {
+                answer = await handler.handle(body, context: context)
+            }
+            if let answer {
                 if case let .fetch(fetch) = answer, case .fetch = body {
                     // Records go to the socket as the log's own buffers, not copied into the frame.
                     let buffers = FetchResponseWriter.frame(fetch, correlationId: header.correlationId,
@@ -248,9 +269,15 @@ final class TCPServerConnection: Sendable {
             return false
         }
         let channel = channel
-        channel.eventLoop.execute {
+        if channel.eventLoop.inEventLoop {
+            // The drain task runs on this connection's loop (`RequestExecution.eventLoop`).
             for buffer in buffers { channel.write(buffer, promise: nil) }
             if flush { channel.flush() }
+        } else {
+            channel.eventLoop.execute {
+                for buffer in buffers { channel.write(buffer, promise: nil) }
+                if flush { channel.flush() }
+            }
         }
     }
 }

@@ -1,9 +1,11 @@
 import Metrics
 import RivuletWire
+import Synchronization
 
 /// The metrics a `TCPServer` records, through swift-metrics (a process bootstraps a backend, e.g.
-/// Prometheus; without one they cost a no-op call). Handles are made once per API, so recording a
-/// request does no lookup and no allocation.
+/// Prometheus; without one they cost a no-op call). Handles are made once per API, on its first
+/// request (so an exposition lists only the APIs clients use); after that recording a request costs
+/// one short lock and no allocation.
 ///
 /// Names (Prometheus style):
 /// - `rivulet_requests_total{api}`: requests received (any outcome).
@@ -24,8 +26,7 @@ final class TCPServerMetrics: Sendable {
         let bytesOut: Counter
     }
 
-    private let perApi: [PerApi?]
-    private let unknownApi: PerApi
+    private let perApi: Mutex<[PerApi?]>
     private let factory: any MetricsFactory
     let connections: Gauge
     let connectionsAccepted: Counter
@@ -33,19 +34,9 @@ final class TCPServerMetrics: Sendable {
 
     init(factory: any MetricsFactory) {
         self.factory = factory
-        func make(_ name: String) -> PerApi {
-            let dimensions = [("api", name)]
-            return PerApi(
-                requests: Counter(label: "rivulet_requests_total", dimensions: dimensions, factory: factory),
-                duration: Timer(label: "rivulet_request_duration_seconds", dimensions: dimensions, factory: factory),
-                bytesIn: Counter(label: "rivulet_bytes_in_total", dimensions: dimensions, factory: factory),
-                bytesOut: Counter(label: "rivulet_bytes_out_total", dimensions: dimensions, factory: factory))
-        }
+        // Slots 0...max API key for known APIs, one more for every unknown key.
         let maxKey = Int(ApiKey.allCases.map(\.rawValue).max() ?? 0)
-        var table = [PerApi?](repeating: nil, count: maxKey + 1)
-        for api in ApiKey.allCases { table[Int(api.rawValue)] = make(api.name) }
-        perApi = table
-        unknownApi = make("Unknown")
+        perApi = Mutex([PerApi?](repeating: nil, count: maxKey + 2))
         connections = Gauge(label: "rivulet_connections", factory: factory)
         connectionsAccepted = Counter(label: "rivulet_connections_accepted_total", factory: factory)
         connectionsRejectedMax = Counter(label: "rivulet_connections_rejected_total", dimensions: [("reason", "connections_max")],
@@ -54,8 +45,19 @@ final class TCPServerMetrics: Sendable {
 
     /// The handles for API key `apiKey` (a shared "Unknown" set for keys Rivulet does not know).
     func api(_ apiKey: Int16) -> PerApi {
-        guard apiKey >= 0, Int(apiKey) < perApi.count, let handles = perApi[Int(apiKey)] else { return unknownApi }
-        return handles
+        let api = ApiKey(rawValue: apiKey)
+        return perApi.withLock { table in
+            let slot = api.map { Int($0.rawValue) } ?? table.count - 1
+            if let handles = table[slot] { return handles }
+            let dimensions = [("api", api?.name ?? "Unknown")]
+            let handles = PerApi(
+                requests: Counter(label: "rivulet_requests_total", dimensions: dimensions, factory: factory),
+                duration: Timer(label: "rivulet_request_duration_seconds", dimensions: dimensions, factory: factory),
+                bytesIn: Counter(label: "rivulet_bytes_in_total", dimensions: dimensions, factory: factory),
+                bytesOut: Counter(label: "rivulet_bytes_out_total", dimensions: dimensions, factory: factory))
+            table[slot] = handles
+            return handles
+        }
     }
 
     /// Counts a request the transport answered or refused itself. Rare, so made on demand.

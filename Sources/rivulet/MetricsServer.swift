@@ -5,13 +5,15 @@ import NIOPosix
 import Prometheus
 import RivuletTransport
 
-/// One log's size for the `rivulet_log_size_bytes` gauge.
+/// One partition's log gauges: `rivulet_log_size_bytes` (when known), `rivulet_log_start_offset`,
+/// `rivulet_log_end_offset`, `rivulet_log_high_watermark`, and `rivulet_log_records` (end - start).
 struct LogSizeSample: Sendable {
     var topic: String
     var partition: Int32
-    var sizeBytes: Int64
+    var sizeBytes: Int64?
     var logStartOffset: Int64
     var logEndOffset: Int64
+    var highWatermark: Int64
 }
 
 /// Serves Prometheus metrics over HTTP/1.1 (`GET /metrics`): everything recorded through
@@ -58,18 +60,18 @@ final class MetricsServer: Sendable {
     /// The text exposition of `samples` (Prometheus format 0.0.4).
     static func exposition(_ samples: [LogSizeSample]) -> String {
         guard !samples.isEmpty else { return "" }
-        var text = "# TYPE rivulet_log_size_bytes gauge\n"
-        for sample in samples {
-            text += "rivulet_log_size_bytes{\(labels(sample))} \(sample.sizeBytes)\n"
+        var text = ""
+        func gauge(_ name: String, _ value: (LogSizeSample) -> Int64?) {
+            let values = samples.compactMap { sample in value(sample).map { (sample, $0) } }
+            guard !values.isEmpty else { return }
+            text += "# TYPE \(name) gauge\n"
+            for (sample, value) in values { text += "\(name){\(labels(sample))} \(value)\n" }
         }
-        text += "# TYPE rivulet_log_start_offset gauge\n"
-        for sample in samples {
-            text += "rivulet_log_start_offset{\(labels(sample))} \(sample.logStartOffset)\n"
-        }
-        text += "# TYPE rivulet_log_end_offset gauge\n"
-        for sample in samples {
-            text += "rivulet_log_end_offset{\(labels(sample))} \(sample.logEndOffset)\n"
-        }
+        gauge("rivulet_log_size_bytes") { $0.sizeBytes }
+        gauge("rivulet_log_start_offset") { $0.logStartOffset }
+        gauge("rivulet_log_end_offset") { $0.logEndOffset }
+        gauge("rivulet_log_high_watermark") { $0.highWatermark }
+        gauge("rivulet_log_records") { $0.logEndOffset >= $0.logStartOffset && $0.logStartOffset >= 0 ? $0.logEndOffset - $0.logStartOffset : nil }
         return text
     }
 

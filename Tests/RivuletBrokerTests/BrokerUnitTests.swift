@@ -187,3 +187,49 @@ struct BrokerUnitTests {
         await fixture.stop()
     }
 }
+
+/// A group coordinator stand-in that answers JoinGroup and locates every group on broker 0.
+final class FakeGroupCoordinator: GroupCoordinatorService {
+    let started = Mutex(false)
+    var supportedApiVersions: [ApiKey: ClosedRange<Int16>] { [.joinGroup: 0 ... 5] }
+
+    func findCoordinator(key: String, keyType: Int8) async -> Result<BrokerEndpoint, KafkaApiError> {
+        key == "missing" ? .failure(KafkaApiError(.coordinatorLoadInProgress)) : .success(BrokerEndpoint(nodeId: 0, host: "h", port: 1, rack: nil))
+    }
+
+    func handle(_ request: KafkaRequestBody, context: RequestContext) async -> KafkaResponseBody? {
+        JoinGroupResponse(errorCode: KafkaErrorCode.memberIdRequired.rawValue, memberId: "m-\(context.connectionID)").body
+    }
+
+    func start(broker: Broker) async throws { started.withLock { $0 = true } }
+    func shutdown() async { started.withLock { $0 = false } }
+}
+
+@Suite("Group coordinator seam")
+struct GroupCoordinatorSeamTests {
+    @Test("a plugged-in coordinator is advertised, located by FindCoordinator and gets its APIs")
+    func seam() async throws {
+        let groups = FakeGroupCoordinator()
+        let broker = try Broker(config: BrokerConfig(randomSeed: 3), groupCoordinator: groups)
+        try await broker.start()
+        #expect(groups.started.withLock { $0 })
+        func context(_ api: ApiKey, _ version: Int16) -> RequestContext {
+            RequestContext(header: RequestHeader(apiKey: api, apiVersion: version, correlationId: 1, clientId: nil), connectionID: 7,
+                           clientAddress: "test")
+        }
+        let versions = await broker.handle(.apiVersions(ApiVersionsRequest()), context: context(.apiVersions, 2))
+        let table = try #require(versions.flatMap { ApiVersionsResponse(body: $0) })
+        #expect(table.apiKeys.contains { $0.apiKey == ApiKey.joinGroup.rawValue && $0.maxVersion == 5 })
+        let found = await broker.handle(.findCoordinator(FindCoordinatorRequest(coordinatorKeys: ["g", "missing"])),
+                                        context: context(.findCoordinator, 4))
+        let coordinators = try #require(found.flatMap { FindCoordinatorResponse(body: $0) }).coordinators
+        #expect(coordinators.map(\.errorCode) == [0, KafkaErrorCode.coordinatorLoadInProgress.rawValue])
+        #expect(coordinators[0].host == "h" && coordinators[0].port == 1)
+        let joined = await broker.handle(.joinGroup(JoinGroupRequest(groupId: "g")), context: context(.joinGroup, 5))
+        #expect(joined.flatMap { JoinGroupResponse(body: $0) }?.memberId == "m-7")
+        let tooNew = await broker.handle(.joinGroup(JoinGroupRequest(groupId: "g")), context: context(.joinGroup, 6))
+        #expect(tooNew.flatMap { JoinGroupResponse(body: $0) }?.errorCode == KafkaErrorCode.unsupportedVersion.rawValue)
+        await broker.shutdown()
+        #expect(!groups.started.withLock { $0 })
+    }
+}

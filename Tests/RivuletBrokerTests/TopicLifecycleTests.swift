@@ -207,6 +207,9 @@ struct TopicLifecycleTests {
                 .init(resourceType: 4, resourceName: "0", configurationKeys: ["log.retention.ms", "num.partitions"]),
                 .init(resourceType: 4, resourceName: "7", configurationKeys: nil),
                 .init(resourceType: 3, resourceName: "x", configurationKeys: nil),
+                .init(resourceType: 2, resourceName: "bad/name", configurationKeys: nil),
+                .init(resourceType: 4, resourceName: "", configurationKeys: nil),
+                .init(resourceType: 2, resourceName: "c", configurationKeys: []),
             ], includeSynonyms: true, includeDocumentation: true), version: 4)
             let topic = response.results[0]
             #expect(topic.errorCode == 0)
@@ -225,6 +228,9 @@ struct TopicLifecycleTests {
             #expect(response.results[3].configs.map(\.value) == ["3600000", "1"])
             #expect(response.results[4].errorCode == KafkaErrorCode.invalidRequest.code16)
             #expect(response.results[5].errorCode == KafkaErrorCode.invalidRequest.code16)
+            #expect(response.results[6].errorCode == KafkaErrorCode.invalidTopicException.code16)
+            #expect(response.results[7].errorCode == 0 && response.results[7].configs.isEmpty, "no dynamic broker defaults")
+            #expect(response.results[8].configs.count == topic.configs.count, "an empty key list means all")
             for version in Int16(0) ... 4 {
                 let described = try await fixture.send(DescribeConfigsRequest(resources: [.init(resourceType: 2, resourceName: "c", configurationKeys: nil)]),
                                                        version: version)

@@ -64,6 +64,25 @@ import Testing
         #expect(metadata.topics == nil)
     }
 
+    @Test func decode_flexibleBodyWithUnknownTaggedFields_skipsThem() throws {
+        // Metadata v12 and CreateTopics v7: the body's top-level tag section (its last byte, empty) is
+        // replaced by one carrying two tags this broker does not know.
+        for body in [KafkaRequestBody.metadata(SampleRequests.metadata), .createTopics(SampleRequests.createTopics)] {
+            let version = body.apiKey.validVersions.upperBound
+            var frame = ByteBuffer()
+            RequestHeader(apiKey: body.apiKey, apiVersion: version, correlationId: 4, clientId: "c").encode(into: &frame)
+            body.encode(into: &frame, version: version)
+            #expect(frame.getInteger(at: frame.writerIndex - 1, as: UInt8.self) == 0)
+            frame.moveWriterIndex(to: frame.writerIndex - 1)
+            frame.writeBytes([0x02, 0x1E, 0x03, 0xAA, 0xBB, 0xCC, 0x7F, 0x00])
+            guard case let .request(_, decoded) = try KafkaRequestDecoder.decode(frame: frame) else {
+                Issue.record("\(body.apiKey.name) v\(version) with unknown tags did not decode")
+                continue
+            }
+            #expect(decoded == body)
+        }
+    }
+
     @Test func decode_unknownApiKey_returnsUnknownApiKeyWithTheCorrelationId() throws {
         var frame = ByteBuffer()
         RequestHeader(apiKey: 999, apiVersion: 0, correlationId: 55, clientId: "x").encode(into: &frame, version: 1)

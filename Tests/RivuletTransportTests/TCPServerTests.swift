@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import RivuletWire
 import Synchronization
 import Testing
@@ -23,9 +24,12 @@ import Testing
         await server.close()
     }
 
-    @Test func pipelinedRequests_areHandledOneAtATimeInOrder_andAnsweredInOrder() async throws {
+    static let executions: [RequestExecution] = [.default, .eventLoop(requestBytesMax: 0), .concurrencyPool]
+
+    @Test(arguments: executions)
+    func pipelinedRequests_areHandledOneAtATimeInOrder_andAnsweredInOrder(execution: RequestExecution) async throws {
         let broker = FakeBroker()
-        let server = try await TestServer.start(broker)
+        let server = try await TestServer.start(broker, configure: { $0.requestExecution = execution })
         let client = try await RawClient.connect(server.localAddress)
         // 200 Produce requests in one write.
         var all = ByteBuffer()
@@ -65,9 +69,10 @@ import Testing
         await server.close()
     }
 
-    @Test func slowConnection_doesNotDelayAnotherConnection() async throws {
+    @Test(arguments: executions)
+    func slowConnection_doesNotDelayAnotherConnection(execution: RequestExecution) async throws {
         let broker = FakeBroker()
-        let server = try await TestServer.start(broker)
+        let server = try await TestServer.start(broker, configure: { $0.requestExecution = execution })
         let transport = TCPTransport()
         let slow = try await transport.connect(to: server.localAddress, clientId: "slow-1500")
         let fast = try await transport.connect(to: server.localAddress, clientId: "fast")
@@ -81,6 +86,28 @@ import Testing
         await slow.close()
         await fast.close()
         await server.close()
+    }
+
+    @Test func largeRequestThatComputes_runsOffTheEventLoop_soTheLoopsOtherConnectionsFlow() async throws {
+        // One event loop for every connection: a large request handled on it would hold up the others.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let server = try await TestServer.start(FakeBroker(), configure: { $0.requestExecution = .eventLoop(requestBytesMax: 65_536) },
+                                                group: group)
+        let transport = TCPTransport()
+        let heavy = try await transport.connect(to: server.localAddress, clientId: "busy-800")
+        let light = try await transport.connect(to: server.localAddress, clientId: "light")
+        let records = ByteBuffer(bytes: [UInt8](repeating: 1, count: 200_000))
+        let large = ProduceRequest(acks: 1, timeoutMs: 1_000, topicData: [.init(name: "t", partitionData: [.init(index: 0, records: records)])])
+        let heavyAnswer = heavy.enqueue(large, version: 9, expectResponse: true)
+        try await Task.sleep(nanoseconds: 100_000_000)
+        let started = ContinuousClock.now
+        for _ in 0 ..< 5 { _ = try await light.send(SampleRequests.metadata, version: 4) }
+        #expect(ContinuousClock.now - started < .milliseconds(500))
+        _ = try await heavyAnswer.value
+        await heavy.close()
+        await light.close()
+        await server.close()
+        try await group.shutdownGracefully()
     }
 
     @Test func produceWithAcksZero_getsNoResponse_andTheNextRequestIsAnsweredWithItsOwnId() async throws {

@@ -9,7 +9,8 @@ import Synchronization
 /// - Produce: acks=0 gets no response; otherwise every partition answers `baseOffset` = the number
 ///   of Produce requests this broker saw before (so order is visible), and its index.
 /// - Fetch: answers `fetchRecords` for every requested partition.
-/// - A client id `slow-N` makes every request of that client wait N ms before it is answered.
+/// - A client id `slow-N` makes every request of that client wait N ms (awaiting) before it is
+///   answered; `busy-N` makes it compute for N ms (holding its thread).
 final class FakeBroker: KafkaRequestHandler {
     struct Seen: Sendable, Hashable {
         let connectionID: UInt64
@@ -55,6 +56,10 @@ final class FakeBroker: KafkaRequestHandler {
         defer { state.withLock { $0.active[context.connectionID, default: 1] -= 1 } }
         if let clientId = context.clientId, clientId.hasPrefix("slow-"), let ms = UInt64(clientId.dropFirst(5)) {
             try? await Task.sleep(nanoseconds: ms * 1_000_000)
+        }
+        if let clientId = context.clientId, clientId.hasPrefix("busy-"), let ms = Int(clientId.dropFirst(5)) {
+            let until = ContinuousClock.now + .milliseconds(ms)
+            while ContinuousClock.now < until {}
         }
         switch request {
         case .apiVersions:

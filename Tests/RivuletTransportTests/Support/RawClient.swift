@@ -95,10 +95,11 @@ final class RawClient: Sendable {
 /// Test helpers around `TCPServer`.
 enum TestServer {
     static func start(_ handler: any KafkaRequestHandler, configure: (inout TCPServerConfig) -> Void = { _ in },
-                      metrics: TestMetrics? = nil) async throws -> TCPServer {
+                      metrics: TestMetrics? = nil,
+                      group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> TCPServer {
         var config = TCPServerConfig(listenAddress: BrokerAddress(host: "127.0.0.1", port: 0), shutdownTimeoutMs: 2_000)
         configure(&config)
-        return try await TCPServer.start(config: config, handler: handler, metricsFactory: metrics)
+        return try await TCPServer.start(config: config, handler: handler, group: group, metricsFactory: metrics)
     }
 
     /// A request frame as a client would send it.
