@@ -62,13 +62,17 @@ public final class ClusterClient: Sendable {
     /// - Throws: `ClientError` when no broker could answer (each reachable one is tried once).
     @discardableResult
     public func refreshMetadata(topics: [String]?, allowAutoCreate: Bool? = nil) async throws(ClientError) -> ClusterMetadata {
+        let autoCreate = allowAutoCreate ?? config.allowAutoCreateTopics
+        // Tracked topics ride along only on requests that create nothing, so that a refresh never
+        // recreates a topic somebody deleted.
         let requested: [String]? = topics.map { explicit in
+            if autoCreate { return Array(Set(explicit)).sorted() }
             let tracked = state.withLock { $0.trackedTopics }
             return Array(Set(explicit).union(tracked)).sorted()
         }
         let request = MetadataRequest(
             topics: requested.map { $0.map { MetadataRequest.MetadataRequestTopic(name: $0) } },
-            allowAutoTopicCreation: allowAutoCreate ?? config.allowAutoCreateTopics)
+            allowAutoTopicCreation: autoCreate)
         let response = try await sendToAnyBroker(request)
         let now = clock.monotonicNanoseconds()
         return state.withLock { state in
@@ -96,7 +100,7 @@ public final class ClusterClient: Sendable {
         }
         guard start else { return }
         Task {
-            _ = try? await self.refreshMetadata(topics: [])
+            _ = try? await self.refreshMetadata(topics: [], allowAutoCreate: false)
             self.state.withLock { $0.backgroundRefresh = false }
         }
     }
@@ -171,7 +175,7 @@ public final class ClusterClient: Sendable {
     ///   transport's error when it cannot be reached.
     public func connection(toNode nodeId: Int32) async throws(ClientError) -> NegotiatedConnection {
         if let node = metadata.brokers[nodeId] { return try await connection(to: node.address) }
-        _ = try? await refreshMetadata(topics: [])
+        _ = try? await refreshMetadata(topics: [], allowAutoCreate: false)
         guard let node = metadata.brokers[nodeId] else {
             throw .connectionFailed(BrokerAddress(host: "node-\(nodeId)", port: 1), reason: "broker \(nodeId) is not in the metadata")
         }
@@ -235,6 +239,28 @@ public final class ClusterClient: Sendable {
                     throw wrapped
                 }
             }
+        }
+    }
+
+    /// A new connection to broker `nodeId` that only the caller uses (and closes). A consumer
+    /// fetches on its own connections: a long-polling fetch holds its connection at the broker
+    /// (requests on one connection are answered in order), so sharing it would stall the producer
+    /// or admin requests of the same cluster client.
+    public func dedicatedConnection(toNode nodeId: Int32) async throws(ClientError) -> NegotiatedConnection {
+        if isClosed { throw .closed }
+        var node = metadata.brokers[nodeId]
+        if node == nil {
+            _ = try? await refreshMetadata(topics: [], allowAutoCreate: false)
+            node = metadata.brokers[nodeId]
+        }
+        guard let address = node?.address else {
+            throw .connectionFailed(BrokerAddress(host: "node-\(nodeId)", port: 1), reason: "broker \(nodeId) is not in the metadata")
+        }
+        do {
+            return try await NegotiatedConnection.connect(using: transport, to: address, clientId: config.clientId,
+                                                          maxVersions: config.maxVersions)
+        } catch {
+            throw ClientError.wrap(error, address: address)
         }
     }
 

@@ -140,12 +140,14 @@ public final class Consumer: Sendable {
             if !records.isEmpty { return records }
             let now = clock.monotonicNanoseconds()
             guard now < deadline else { return .empty }
-            var wait = deadline - now
+            var wakeAt = deadline
             let incomplete = fetcher.state.withLock { state in
                 state.partitions.values.contains { $0.position == nil || $0.backoffUntilNanoseconds > now }
             }
-            if incomplete || fetcher.needsLeaders { wait = min(wait, max(cluster.retryBackoffNanoseconds(attempt: 1), 1_000_000)) }
-            await fetcher.wakeup.wait(clock: clock, timeoutNanoseconds: wait)
+            if incomplete || fetcher.needsLeaders {
+                wakeAt = min(wakeAt, now &+ max(cluster.retryBackoffNanoseconds(attempt: 1), 1_000_000))
+            }
+            await fetcher.wakeup.wait(clock: clock, deadlineNanoseconds: wakeAt)
         }
     }
 
@@ -166,7 +168,7 @@ public final class Consumer: Sendable {
 
     /// Stops fetching; later polls throw `.closed`.
     public func close() async {
-        fetcher.close()
+        await fetcher.close()
         if ownsCluster { await cluster.close() }
     }
 }

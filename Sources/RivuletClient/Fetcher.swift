@@ -44,6 +44,8 @@ final class Fetcher: Sendable {
         /// Errors to throw from the next poll (OFFSET_OUT_OF_RANGE with reset none, fatal errors).
         var pendingErrors: [ClientError] = []
         var closed = false
+        /// This consumer's own fetch connection per broker (see `ClusterClient.dedicatedConnection`).
+        var connections: [Int32: NegotiatedConnection] = [:]
     }
 
     let config: ConsumerConfig
@@ -284,8 +286,10 @@ final class Fetcher: Sendable {
                                    isolationLevel: config.isolationLevel.rawValue, sessionId: 0, sessionEpoch: -1, topics: topics)
         var response: FetchResponse?
         var failure: ClientError?
+        var used: NegotiatedConnection?
         do throws(ClientError) {
-            let connection = try await cluster.connection(toNode: nodeId)
+            let connection = try await fetchConnection(toNode: nodeId)
+            used = connection
             let future: ResponseFuture<KafkaResponseBody?>
             do { future = try connection.enqueue(request).response } catch { throw ClientError.transport(error) }
             let body = try await cluster.awaitResponse(future, on: connection,
@@ -300,8 +304,33 @@ final class Fetcher: Sendable {
             }
         } catch {
             failure = error
+            if case .transport = error, let used { dropConnection(used, nodeId: nodeId) }
         }
         handle(response: response, failure: failure, nodeId: nodeId, requested: partitions, metadata: metadata)
+    }
+
+    /// The consumer's fetch connection to `nodeId`, opened on first use (one fetch per broker is in
+    /// flight at a time, so no two tasks open it at once).
+    private func fetchConnection(toNode nodeId: Int32) async throws(ClientError) -> NegotiatedConnection {
+        if let existing = state.withLock({ $0.connections[nodeId] }) { return existing }
+        let connection = try await cluster.dedicatedConnection(toNode: nodeId)
+        let kept = state.withLock { state -> Bool in
+            guard !state.closed else { return false }
+            state.connections[nodeId] = connection
+            return true
+        }
+        guard kept else {
+            await connection.close()
+            throw .closed
+        }
+        return connection
+    }
+
+    private func dropConnection(_ connection: NegotiatedConnection, nodeId: Int32) {
+        state.withLock { state in
+            if state.connections[nodeId] === connection { state.connections[nodeId] = nil }
+        }
+        Task { await connection.close() }
     }
 
     private func handle(response: FetchResponse?, failure: ClientError?, nodeId: Int32,
@@ -369,12 +398,16 @@ final class Fetcher: Sendable {
         wakeup.signal()
     }
 
-    func close() {
-        state.withLock { state in
+    func close() async {
+        let connections = state.withLock { state -> [NegotiatedConnection] in
             state.closed = true
             state.partitions.removeAll()
             state.ready.removeAll()
+            let connections = Array(state.connections.values)
+            state.connections.removeAll()
+            return connections
         }
         wakeup.signal()
+        for connection in connections { await connection.close() }
     }
 }

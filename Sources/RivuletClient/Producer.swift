@@ -58,6 +58,8 @@ public final class Producer: Sendable {
     private let ownsCluster: Bool
     private let sender = Mutex<Task<Void, Never>?>(nil)
     private let senderStopped = ResponseFuture<Void>()
+    /// The last response handler per broker (handlers run their completions in send order).
+    private let responseHandlers = Mutex<[Int32: Task<Void, Never>]>([:])
 
     /// A producer over a shared cluster client (closing the producer leaves the cluster client open).
     ///
@@ -280,14 +282,14 @@ public final class Producer: Sendable {
             }
             for request in plan.requests { await send(request) }
             if !plan.requests.isEmpty || !plan.expired.isEmpty { continue }
-            var timeout = plan.nextDeadlineNanoseconds.map { $0 > now ? $0 - now : 0 }
+            var deadline = plan.nextDeadlineNanoseconds
             if plan.unknownLeader {
                 cluster.requestMetadataRefresh()
-                let backoff = max(cluster.retryBackoffNanoseconds(attempt: 1), 1_000_000)
-                timeout = min(timeout ?? backoff, backoff)
+                let backoff = now &+ max(cluster.retryBackoffNanoseconds(attempt: 1), 1_000_000)
+                deadline = min(deadline ?? backoff, backoff)
             }
-            if closed { timeout = min(timeout ?? 10_000_000, 10_000_000) }
-            await accumulator.senderWakeup.wait(clock: clock, timeoutNanoseconds: timeout)
+            if closed { deadline = min(deadline ?? now &+ 10_000_000, now &+ 10_000_000) }
+            await accumulator.senderWakeup.wait(clock: clock, deadlineNanoseconds: deadline)
         }
     }
 
@@ -372,7 +374,12 @@ public final class Producer: Sendable {
             return
         }
         let cluster = self.cluster
-        Task {
+        // Answers are handled in the order the requests were sent to the broker (Kafka calls a
+        // partition's callbacks in send order): each handler waits for the previous one.
+        let nodeId = drain.nodeId
+        // Only the sender task calls `send`, so reading and replacing the chain's tail is not racy.
+        let previous = responseHandlers.withLock { $0[nodeId] }
+        let task = Task {
             var outcomes = outcomes
             do throws(ClientError) {
                 let body = try await cluster.awaitResponse(future, on: connection)
@@ -383,8 +390,10 @@ public final class Producer: Sendable {
             } catch {
                 outcomes.append(contentsOf: ready.map { ($0, .retriable(error)) })
             }
-            self.finish(nodeId: drain.nodeId, outcomes: outcomes)
+            await previous?.value
+            self.finish(nodeId: nodeId, outcomes: outcomes)
         }
+        responseHandlers.withLock { $0[nodeId] = task }
     }
 
     /// Classifies a partition's answer.

@@ -58,6 +58,9 @@ final class ProducerBatch: @unchecked Sendable {
     var producerEpoch: Int16 = -1
     /// The built bytes, kept for retries; nil until first drained or after a re-sequencing.
     var built: RecordBatch?
+    /// Set when the batch is requeued after a failure (or is a piece of a split): until it is
+    /// acknowledged its partition sends one batch at a time, so order is kept.
+    var mustGoAlone = false
     /// Whether the batch was sent at least once (so the broker may have it).
     var wasSent = false
     /// Set (under the accumulator's lock) when the outcome is decided; later outcomes are ignored.

@@ -551,11 +551,13 @@ final class RecordAccumulator: Sendable {
                         continue
                     }
                     if state.inflightPerNode[leader, default: 0] >= config.maxInFlightRequestsPerConnection { continue }
-                    if state.idempotent {
-                        // A retry goes out alone, so that the broker sees sequences in order.
-                        if first.attempts > 0, !state.partitions[index].inflight.isEmpty { continue }
-                        if state.partitions[index].inflight.count >= 5 { continue }
-                    }
+                    // While a partition has a batch being retried (or split), its batches go out one at a
+                    // time: a later batch must not be appended before an earlier one that failed (a
+                    // broker accepts any first sequence of a new producer id, so it would not refuse it).
+                    if !state.partitions[index].inflight.isEmpty,
+                       first.mustGoAlone || state.partitions[index].inflight.contains(where: { $0.mustGoAlone }) { continue }
+                    // The broker deduplicates against the last five batches of a producer.
+                    if state.idempotent, state.partitions[index].inflight.count >= 5 { continue }
                     var group = perNode[leader] ?? NodeDrain(nodeId: leader)
                     let size = first.sizeBytes
                     if !group.batches.isEmpty, group.bytes + size > config.maxRequestSizeBytes { continue }
@@ -676,6 +678,7 @@ final class RecordAccumulator: Sendable {
                     if case .transport = error { actions.refreshMetadata = true }
                     if canRetry {
                         batch.retryAtNanoseconds = now &+ retryBackoffNanoseconds(batch.attempts)
+                        batch.mustGoAlone = true
                         Self.requeue(batch, into: &state.partitions[index].queue)
                     } else {
                         if batch.wasSent && state.idempotent { state.producerIdResetNeeded = true }
@@ -696,7 +699,10 @@ final class RecordAccumulator: Sendable {
                         for waiterIndex in state.flushWaiters.indices where batch.id <= state.flushWaiters[waiterIndex].threshold {
                             state.flushWaiters[waiterIndex].remaining += pieces.count - 1
                         }
-                        for piece in pieces { Self.requeue(piece, into: &state.partitions[index].queue) }
+                        for piece in pieces {
+                            piece.mustGoAlone = true
+                            Self.requeue(piece, into: &state.partitions[index].queue)
+                        }
                     } else {
                         if batch.wasSent && state.idempotent { state.producerIdResetNeeded = true }
                         actions.completed.append((batch, .failure(error)))

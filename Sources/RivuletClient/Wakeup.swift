@@ -29,22 +29,27 @@ final class Wakeup: Sendable {
         waiter?.resume()
     }
 
-    /// Returns at the next signal (at once if one is pending), or once `timeoutNanoseconds` of
-    /// `clock` have passed. One waiter at a time.
-    func wait(clock: any EngineClock, timeoutNanoseconds: UInt64?) async {
+    /// Returns at the next signal (at once if one is pending), or once `clock`'s monotonic reading
+    /// reaches `deadlineNanoseconds` (an absolute deadline, so time that passes while the wait is
+    /// being set up still counts). One waiter at a time.
+    func wait(clock: any EngineClock, deadlineNanoseconds: UInt64?) async {
         if state.withLock({ state -> Bool in
             guard state.signaled else { return false }
             state.signaled = false
             return true
         }) { return }
-        if timeoutNanoseconds == 0 { return }
+        if let deadlineNanoseconds, clock.monotonicNanoseconds() >= deadlineNanoseconds { return }
         let id = state.withLock { state -> UInt64 in
             state.waiterID &+= 1
             return state.waiterID
         }
-        let timer: Task<Void, Never>? = timeoutNanoseconds.map { timeout in
+        let timer: Task<Void, Never>? = deadlineNanoseconds.map { deadline in
             Task {
-                do { try await clock.sleep(nanoseconds: timeout) } catch { return }
+                while true {
+                    let now = clock.monotonicNanoseconds()
+                    if now >= deadline { break }
+                    do { try await clock.sleep(nanoseconds: deadline - now) } catch { return }
+                }
                 self.timeout(id: id)
             }
         }

@@ -6,7 +6,7 @@ import RivuletWire
 import Testing
 
 /// Producer behaviour against a scripted in-process broker (`FakeBroker`).
-@Suite struct ProducerTests {
+@Suite(.timeLimit(.minutes(1))) struct ProducerTests {
     /// The index a `value(_:size:)` was made from (so failures print numbers, not payloads).
     private func index(_ record: Record) -> Int {
         record.value.flatMap { Int($0.text.dropFirst().prefix { $0 != "-" }) } ?? -1

@@ -5,7 +5,7 @@ import Testing
 
 /// Polls `condition` every few milliseconds until it holds or `timeoutMs` of real time passes.
 /// Returns whether it held. Bounded in time, as every test loop must be.
-func eventually(timeoutMs: Int = 5000, _ condition: () -> Bool) async -> Bool {
+func eventually(timeoutMs: Int = 30000, _ condition: () -> Bool) async -> Bool {
     let clock = ContinuousClock()
     let deadline = clock.now + .milliseconds(timeoutMs)
     while clock.now < deadline {
