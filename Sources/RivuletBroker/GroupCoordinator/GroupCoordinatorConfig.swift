@@ -66,6 +66,40 @@ public struct GroupCoordinatorConfig: Sendable, Hashable {
         self.deleteRetentionMs = deleteRetentionMs
     }
 
+    /// The settings `set(_:_:)` accepts, by Kafka's names.
+    public static let settingNames = [
+        "group.initial.rebalance.delay.ms", "group.max.session.timeout.ms", "group.max.size", "group.min.session.timeout.ms",
+        "offset.metadata.max.bytes", "offsets.topic.num.partitions", "offsets.topic.replication.factor",
+        "offsets.topic.segment.bytes",
+    ]
+
+    /// Sets one setting by Kafka's name (for `--config key=value`). Returns false for a name that is
+    /// not a group setting; throws `GroupConfigError` for a value out of range.
+    public mutating func set(_ name: String, _ value: String) throws(GroupConfigError) -> Bool {
+        func number<T: FixedWidthInteger>(_: T.Type, min: T) throws(GroupConfigError) -> T {
+            guard let parsed = T(value), parsed >= min else {
+                throw GroupConfigError(name: name, value: value, reason: "expected an integer of at least \(min)")
+            }
+            return parsed
+        }
+        switch name {
+        case "group.initial.rebalance.delay.ms": groupInitialRebalanceDelayMs = try number(Int32.self, min: 0)
+        case "group.max.session.timeout.ms": groupMaxSessionTimeoutMs = try number(Int32.self, min: 1)
+        case "group.max.size": groupMaxSize = try number(Int32.self, min: 1)
+        case "group.min.session.timeout.ms": groupMinSessionTimeoutMs = try number(Int32.self, min: 1)
+        case "offset.metadata.max.bytes": offsetMetadataMaxBytes = try number(Int.self, min: 0)
+        case "offsets.topic.num.partitions": offsetsTopicNumPartitions = try number(Int32.self, min: 1)
+        case "offsets.topic.replication.factor": offsetsTopicReplicationFactor = try number(Int16.self, min: 1)
+        case "offsets.topic.segment.bytes": offsetsTopicSegmentBytes = try number(Int.self, min: 14)
+        default: return false
+        }
+        if groupMinSessionTimeoutMs > groupMaxSessionTimeoutMs {
+            throw GroupConfigError(name: name, value: value,
+                                   reason: "group.min.session.timeout.ms must not exceed group.max.session.timeout.ms")
+        }
+        return true
+    }
+
     /// The `__consumer_offsets` partition that holds `groupId`: Kafka's
     /// `Utils.abs(groupId.hashCode()) % offsets.topic.num.partitions`, with Java's `String.hashCode`
     /// over UTF-16 code units and `Utils.abs(Int.MIN_VALUE) == 0`.
@@ -80,4 +114,13 @@ public struct GroupCoordinatorConfig: Sendable, Hashable {
         let positive = hash == .min ? 0 : abs(hash)
         return positive % max(1, partitions)
     }
+}
+
+/// A group coordinator setting with a bad value.
+public struct GroupConfigError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var name: String
+    public var value: String
+    public var reason: String
+
+    public var description: String { "\(name)=\(value): \(reason)" }
 }
