@@ -2,7 +2,7 @@
 """Generates Rivulet's typed Kafka protocol layer from Kafka's JSON message definitions.
 
 Usage:
-    scripts/generate-protocol.py [INPUT_DIR] [--check]
+    scripts/generate-protocol.py [INPUT_DIR] [--extra=EXTRA_DIR] [--check]
 
 INPUT_DIR holds Kafka's `*Request.json`, `*Response.json`, `RequestHeader.json` and
 `ResponseHeader.json` (copied from apache/kafka `clients/src/main/resources/common/message/`).
@@ -10,7 +10,15 @@ It defaults to `../shared/kafka-protocol/messages` relative to the repository; w
 does not exist, the generator looks for `shared/kafka-protocol/messages` in the repository's
 ancestors (git worktrees live one level deeper than the main checkout).
 
-Writes (one file per API, request and response together):
+EXTRA_DIR (default `scripts/kafka-messages-extra`) holds more definitions in the same format that
+the shared snapshot lacks: request/response pairs (DeleteGroups) and *data* schemas without a
+request/response role (`"type": "data"`, `"coordinator-key"`, `"coordinator-value"`: the consumer
+protocol's subscription and assignment, the `__consumer_offsets` keys and values). A data schema
+becomes a plain struct conforming to `KafkaDataMessage` (encode/decode per version, no API key);
+a `coordinator-key` schema also gets `coordinatorRecordType`, its `apiKey`, which Kafka writes as
+the int16 prefix of the record key.
+
+Writes (one file per API, request and response together; one file per data schema):
     Sources/RivuletWire/Messages/<ApiName>.swift
     Sources/RivuletWire/Messages/{ApiKey,KafkaRequestBody,KafkaResponseBody,RequestHeader,
                                   ResponseHeader,ErrorCode}.swift
@@ -51,6 +59,12 @@ RESERVED_TYPE_NAMES = {
 
 # Member names of the generated message types that a JSON field must not map to.
 RESERVED_MEMBER_NAMES = {"apiKey", "validVersions", "firstFlexibleVersion", "body", "encode"}
+
+# Schema types without a request/response role: generated as plain structs (KafkaDataMessage).
+DATA_KINDS = ("data", "coordinator-key", "coordinator-value")
+
+# Extra member names of the generated data types that a JSON field must not map to.
+RESERVED_DATA_MEMBER_NAMES = {"coordinatorRecordType", "minimumEncodedBytes"}
 
 # Properties of the header types whose Kafka name is longer than the name Rivulet uses.
 HEADER_RENAMES = {("RequestHeader", "RequestApiKey"): "apiKey", ("RequestHeader", "RequestApiVersion"): "apiVersion"}
@@ -296,11 +310,13 @@ class MessageSpec:
                 raise SpecError(f"{where}: missing {key!r}")
         self.name = raw["name"]
         self.kind = raw["type"]
-        if self.kind not in ("request", "response", "header"):
+        if self.kind not in ("request", "response", "header") + DATA_KINDS:
             raise SpecError(f"{where}: unknown message type {self.kind!r}")
         self.api_key = raw.get("apiKey")
-        if self.kind != "header" and not isinstance(self.api_key, int):
+        if self.kind in ("request", "response") and not isinstance(self.api_key, int):
             raise SpecError(f"{where}: requests and responses need an integer apiKey")
+        if self.kind == "coordinator-key" and not isinstance(self.api_key, int):
+            raise SpecError(f"{where}: coordinator keys need an integer apiKey (the record type)")
         self.valid = Versions.parse(raw["validVersions"], where)
         if self.valid.empty or self.valid.hi == MAX_VERSION:
             raise SpecError(f"{where}: validVersions must be a closed range")
@@ -314,13 +330,18 @@ class MessageSpec:
                 raise SpecError(f"{where}: struct name {name} collides with a Swift type")
         self.root = StructSpec(self.name, raw["fields"], "", self, self.valid)
         for field in self.root.fields:
-            if self.kind != "header" and field.swift_name in RESERVED_MEMBER_NAMES:
+            if self.kind != "header" and (field.swift_name in RESERVED_MEMBER_NAMES or
+                                          (self.is_data and field.swift_name in RESERVED_DATA_MEMBER_NAMES)):
                 raise SpecError(f"{field.where}: field name collides with a generated member")
         self._collect(self.root)
         # Common structs that no field references are still generated (Kafka does the same).
         for name, common in self.common_raw.items():
             if name not in self.structs:
                 self._define(name, common["fields"], "", Versions.parse(common.get("versions", "0+"), where))
+
+    @property
+    def is_data(self):
+        return self.kind in DATA_KINDS
 
     def _define(self, name, fields_raw, about, versions):
         if name in RESERVED_TYPE_NAMES or name == self.name:
@@ -1093,6 +1114,51 @@ def generate_api_file(request, response):
     return w.text()
 
 
+# --- data schemas -------------------------------------------------------------------------------
+
+
+def generate_data_file(message):
+    w = Writer()
+    w.line(f"{GENERATED_MARKER} from {message.file_names}")
+    w.line("// (Apache Kafka's data schema; see scripts/kafka-messages-extra/SOURCE.txt).")
+    w.line(f"// The {message.name} schema. Do not edit: change the generator or the JSON and rerun it.")
+    w.line()
+    w.line("import NIOCore")
+    w.line()
+    ctx = Context(message, message.root)
+    flexible = "never flexible" if message.flexible.empty else f"flexible from version {message.flexible.lo}"
+    lines = [f"Kafka's `{message.name}` schema (versions {message.valid.describe()}, {flexible}): a {message.kind} "
+             "structure without an API key, written as an int16 version followed by the fields of that version."]
+    if message.kind == "coordinator-key":
+        lines.append(f"As a `__consumer_offsets` record key it is prefixed with `coordinatorRecordType` "
+                     f"({message.api_key}) instead of its version.")
+    emit_doc(w, lines)
+
+    def body():
+        w.line("/// The versions this type can encode and decode.")
+        w.line(f"public static let validVersions: ClosedRange<Int16> = {message.valid.lo} ... {message.valid.hi}")
+        w.line("/// The first version using compact encodings and tagged fields, or nil if none does.")
+        first_flexible = "nil" if message.flexible.empty else str(message.flexible.lo)
+        w.line(f"public static let firstFlexibleVersion: Int16? = {first_flexible}")
+        if message.kind == "coordinator-key":
+            w.line("/// The record type Kafka writes as the int16 prefix of this key (the schema's `apiKey`).")
+            w.line(f"public static let coordinatorRecordType: Int16 = {message.api_key}")
+        w.line()
+        emit_properties_and_init(w, ctx)
+        w.line()
+        emit_encode(w, ctx)
+        w.line()
+        w.line("/// Reads a value encoded as `version`. Throws `WireError` naming the field on bad input.")
+        w.block("public init(from buffer: inout ByteBuffer, version: Int16) throws {",
+                lambda: emit_decode_function(w, ctx))
+        for name in message.struct_order:
+            w.line()
+            emit_nested_struct(w, message, message.structs[name])
+
+    w.block(f"public struct {message.name}: KafkaDataMessage, Hashable {{", body)
+    return w.text()
+
+
 # --- headers ------------------------------------------------------------------------------------
 
 
@@ -1585,7 +1651,40 @@ def emit_random_assignments(w, message, struct, target):
             assign()
 
 
-def generate_random_file(pairs):
+def emit_random_data(w, data_messages):
+    w.line("/// A data schema type (`KafkaDataMessage`) with a random builder.")
+    w.line("protocol ProtocolRandomData: KafkaDataMessage, ProtocolRandomInstance {}")
+    w.line()
+    for message in data_messages:
+        for struct in [message.root] + [message.structs[n] for n in message.struct_order]:
+            qualified = message.name if struct is message.root else f"{message.name}.{struct.name}"
+            conformance = ": ProtocolRandomData" if struct is message.root else ""
+
+            def body(struct=struct, message=message, qualified=qualified):
+                def make():
+                    mutable = any(condition(f.versions, message.valid) != "false" for f in struct.fields)
+                    w.line(f"{'var' if mutable else 'let'} value = {qualified}()")
+                    emit_random_assignments(w, message, struct, "value")
+                    w.line("return value")
+                w.block(f"static func random(version: Int16, using random: inout ProtocolRandom) -> "
+                        f"{qualified} {{", make)
+                if struct is message.root:
+                    w.line()
+                    w.line(f"static var defaultValue: {qualified} {{ {qualified}() }}")
+
+            w.block(f"extension {qualified}{conformance} {{", body)
+            w.line()
+    w.line("/// Every data schema type, for tests that go over all of them.")
+
+    def all_types():
+        for message in data_messages:
+            w.line(f"{message.name}.self,")
+
+    w.block("var allProtocolDataTypes: [any ProtocolRandomData.Type] {", lambda: w.block("[", all_types, "]"))
+    w.line()
+
+
+def generate_random_file(pairs, data_messages):
     w = Writer()
     w.line(f"{GENERATED_MARKER} from every *Request.json and *Response.json.")
     w.line("// Random instances of every message for the round-trip and fuzz tests: each field present in")
@@ -1618,6 +1717,7 @@ def generate_random_file(pairs):
 
                 w.block(f"extension {qualified}{conformance} {{", body)
                 w.line()
+    emit_random_data(w, data_messages)
     w.line("/// Every API's request and response type, for tests that go over all of them.")
 
     def all_types():
@@ -1637,9 +1737,10 @@ def strip_comments(text):
     return "\n".join(line for line in text.split("\n") if not line.lstrip().startswith("//"))
 
 
-def load_messages(input_dir):
+def load_messages(input_dirs):
     messages = {}
-    for file_name in sorted(os.listdir(input_dir)):
+    for input_dir, file_name in sorted(((d, f) for d in input_dirs for f in os.listdir(d)),
+                                       key=lambda pair: pair[1]):
         if not file_name.endswith(".json"):
             continue
         path = os.path.join(input_dir, file_name)
@@ -1653,7 +1754,7 @@ def load_messages(input_dir):
             raise SpecError(f"{file_name}: top level is not an object")
         message = MessageSpec(raw, file_name)
         if message.name in messages:
-            raise SpecError(f"{file_name}: message {message.name} defined twice")
+            raise SpecError(f"{file_name}: message {message.name} defined twice (in {input_dir} too)")
         messages[message.name] = message
     return messages
 
@@ -1680,11 +1781,11 @@ def pair_messages(messages):
     return pairs
 
 
-def validate_minimum_sizes(pairs):
+def validate_minimum_sizes(pairs, data_messages=()):
     """Every array element takes at least one byte in every version where the array exists, so a
     forged count is always bounded by the bytes that remain."""
-    for request, response in pairs:
-        for message in (request, response):
+    for messages in [pair for pair in pairs] + [(m,) for m in data_messages]:
+        for message in messages:
             for struct in [message.root] + [message.structs[n] for n in message.struct_order]:
                 for field in struct.fields:
                     if field.type.kind != "array" or field.type.element.kind != "struct":
@@ -1710,19 +1811,22 @@ def find_input_dir(repo):
         current = parent
 
 
-def generate(input_dir):
-    messages = load_messages(input_dir)
+def generate(input_dir, extra_dir=None):
+    messages = load_messages([input_dir] + ([extra_dir] if extra_dir else []))
+    data_messages = sorted((m for m in messages.values() if m.is_data), key=lambda m: m.name)
     for header in ("RequestHeader", "ResponseHeader"):
         if header not in messages or messages[header].kind != "header":
             raise SpecError(f"{input_dir}: {header}.json is missing")
     pairs = pair_messages(messages)
     if not pairs:
         raise SpecError(f"{input_dir}: no request definitions found")
-    validate_minimum_sizes(pairs)
+    validate_minimum_sizes(pairs, data_messages)
     outputs = {}
     messages_dir = os.path.join("Sources", "RivuletWire", "Messages")
     for request, response in pairs:
         outputs[os.path.join(messages_dir, f"{api_name(request)}.swift")] = generate_api_file(request, response)
+    for message in data_messages:
+        outputs[os.path.join(messages_dir, f"{message.name}.swift")] = generate_data_file(message)
     outputs[os.path.join(messages_dir, "ApiKey.swift")] = generate_api_key_file(pairs)
     outputs[os.path.join(messages_dir, "KafkaRequestBody.swift")] = generate_body_file(pairs, True)
     outputs[os.path.join(messages_dir, "KafkaResponseBody.swift")] = generate_body_file(pairs, False)
@@ -1732,7 +1836,7 @@ def generate(input_dir):
         messages["ResponseHeader"], RESPONSE_HEADER_EXTRA.split("\n"))
     outputs[os.path.join(messages_dir, "ErrorCode.swift")] = generate_error_code_file()
     outputs[os.path.join("Tests", "RivuletWireTests", "Generated", "ProtocolRandomInstances.swift")] = \
-        generate_random_file(pairs)
+        generate_random_file(pairs, data_messages)
     return outputs
 
 
@@ -1755,22 +1859,27 @@ def stale_generated_files(repo, outputs):
 
 def main(argv):
     arguments = [a for a in argv[1:] if not a.startswith("--")]
-    flags = [a for a in argv[1:] if a.startswith("--")]
+    flags = [a for a in argv[1:] if a.startswith("--") and not a.startswith("--extra=")]
+    extras = [a[len("--extra="):] for a in argv[1:] if a.startswith("--extra=")]
     unknown = [f for f in flags if f not in ("--check", "--help")]
     if "--help" in flags:
         print(__doc__)
         return 0
-    if unknown or len(arguments) > 1:
-        print(f"usage: {argv[0]} [INPUT_DIR] [--check]", file=sys.stderr)
+    if unknown or len(arguments) > 1 or len(extras) > 1:
+        print(f"usage: {argv[0]} [INPUT_DIR] [--extra=EXTRA_DIR] [--check]", file=sys.stderr)
         return 2
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     input_dir = os.path.abspath(arguments[0]) if arguments else find_input_dir(repo)
+    extra_dir = os.path.abspath(extras[0]) if extras else os.path.join(repo, "scripts", "kafka-messages-extra")
+    if not os.path.isdir(extra_dir):
+        print(f"error: extra folder {extra_dir} does not exist", file=sys.stderr)
+        return 2
     if not os.path.isdir(input_dir):
         print(f"error: input folder {input_dir} does not exist; pass the folder holding Kafka's "
               "message JSON files", file=sys.stderr)
         return 2
     try:
-        outputs = generate(input_dir)
+        outputs = generate(input_dir, extra_dir)
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

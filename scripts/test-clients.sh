@@ -3,6 +3,8 @@
 #   - kcat 1.7.1 with Debian's librdkafka 2.0.2: metadata, 10,000 lines produced and consumed
 #   - confluent-kafka (librdkafka 2.16): gzip, snappy, lz4, zstd; headers, timestamps, null keys/values
 #   - kafka-python 3.0.12 and aiokafka 0.14: produce and consume
+#   - consumer groups with confluent-kafka (range, roundrobin, cooperative-sticky), kafka-python,
+#     aiokafka and kcat -G (Tests/clients/groups/group_check.py)
 #   - the Prometheus endpoint after that traffic
 #   - SIGTERM: clean exit, and file storage keeps every record across a restart
 #   - the Swift client (`rivulet produce/consume --bootstrap`) against Tansu, an external
@@ -107,6 +109,16 @@ check "kafka-python: produce and consume (none, gzip)" 180 \
   python3 "$clients/kafka_python_check.py" --bootstrap "$bootstrap" --topic kafka-python --records 2000
 check "aiokafka: produce and consume (none, gzip)" 180 \
   python3 "$clients/aiokafka_check.py" --bootstrap "$bootstrap" --topic aiokafka --records 2000
+# Consumer groups (Tests/clients/groups): split 8 partitions, leave, resume at committed offsets,
+# a killed member expired within session.timeout.ms + 1 s.
+for assignor in range roundrobin cooperative-sticky; do
+  check "groups: confluent-kafka $assignor" 180 \
+    python3 "$clients/groups/group_check.py" --client confluent --assignor "$assignor" --bootstrap "$bootstrap" --topic groups
+done
+for client in kafka-python aiokafka kcat; do
+  check "groups: $client range" 180 \
+    python3 "$clients/groups/group_check.py" --client "$client" --assignor range --bootstrap "$bootstrap" --topic groups
+done
 check "metrics: /metrics per API, connections and log sizes" 30 \
   python3 "$clients/metrics_check.py" --url "http://127.0.0.1:$metrics_port/metrics"
 check "shutdown: SIGTERM exits cleanly, file storage survives restart" 120 \

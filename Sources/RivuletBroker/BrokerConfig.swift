@@ -83,7 +83,8 @@ public struct BrokerConfig: Sendable {
     public var fetchMaxBytes: Int32
     /// `replica.lag.time.max.ms`: how long a follower may lag before it leaves the ISR (replication).
     public var replicaLagTimeMaxMs: Int64
-    /// `group.initial.rebalance.delay.ms`: for the group coordinator (consumer groups).
+    /// `group.initial.rebalance.delay.ms`: how long the first rebalance of a new group waits for
+    /// more members. Rivulet's default is 100 ms (Kafka's 3000); see `GroupCoordinatorConfig`.
     public var groupInitialRebalanceDelayMs: Int64
     /// `producer.id.expiration.ms`: producer state older than this is forgotten (1 day).
     public var producerIdExpirationMs: Int64
@@ -158,7 +159,7 @@ public struct BrokerConfig: Sendable {
         public static let minInsyncReplicas: Int32 = 1
         public static let fetchMaxBytes: Int32 = 57_671_680
         public static let replicaLagTimeMaxMs: Int64 = 30_000
-        public static let groupInitialRebalanceDelayMs: Int64 = 3000
+        public static let groupInitialRebalanceDelayMs: Int64 = 100
         public static let producerIdExpirationMs: Int64 = 86_400_000
         public static let producerIdBlockSize: Int64 = 1000
         public static let producerStateRecoveryOffsetsMax: Int64 = 100_000

@@ -33,12 +33,16 @@ public final class EmbeddedCluster: Sendable {
         public var customize: @Sendable (inout BrokerConfig) -> Void
         /// The logger brokers derive theirs from.
         public var logger: Logger
+        /// The group coordinator of broker `id` (nil: none, FindCoordinator answers
+        /// COORDINATOR_NOT_AVAILABLE). Default: a `BrokerGroupCoordinator` per broker start.
+        public var groupCoordinator: @Sendable (Int32) -> (any GroupCoordinatorService)?
 
         public init(brokerCount: Int = 1, storageURL: String = "memory://", clock: any EngineClock = SystemClock(),
                     randomSeed: UInt64 = UInt64.random(in: .min ... .max),
                     address: @escaping @Sendable (Int32) -> BrokerAddress = { BrokerAddress(host: "localhost", port: 9092 + Int($0)) },
                     customize: @escaping @Sendable (inout BrokerConfig) -> Void = { _ in },
-                    logger: Logger = Logger(label: "rivulet.cluster")) {
+                    logger: Logger = Logger(label: "rivulet.cluster"),
+                    groupCoordinator: @escaping @Sendable (Int32) -> (any GroupCoordinatorService)? = { _ in BrokerGroupCoordinator() }) {
             self.brokerCount = brokerCount
             self.storageURL = storageURL
             self.clock = clock
@@ -46,6 +50,7 @@ public final class EmbeddedCluster: Sendable {
             self.address = address
             self.customize = customize
             self.logger = logger
+            self.groupCoordinator = groupCoordinator
         }
     }
 
@@ -174,10 +179,11 @@ public final class EmbeddedCluster: Sendable {
         defer { endTransition(nodeId) }
         guard node.slot.broker == nil else { throw .invalidState("broker \(nodeId) is running") }
         let broker: Broker
+        let groups = configuration.groupCoordinator(nodeId)
         if let storage = node.memoryStorage {
-            broker = try Broker(config: node.config, storage: storage, ownsStorage: false)
+            broker = try Broker(config: node.config, storage: storage, ownsStorage: false, groupCoordinator: groups)
         } else {
-            broker = try Broker(config: node.config)
+            broker = try Broker(config: node.config, groupCoordinator: groups)
         }
         try await broker.start()
         node.slot.broker = broker

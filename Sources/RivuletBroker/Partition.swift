@@ -108,6 +108,8 @@ public final class Partition: Sendable {
         var pendingCommits = Deque<PendingCommit>()
         var appendedBytes: Int64 = 0
         var failure: String?
+        /// Offsets below this were compacted by the last cleaner pass (Kafka's cleaner checkpoint).
+        var firstDirtyOffset: Int64 = 0
     }
 
     private init(topicPartition: TopicPartition, topicId: KafkaUUID, localBrokerId: Int32, storage: any StorageEngine,
@@ -472,7 +474,8 @@ public final class Partition: Sendable {
     }
 
     /// One maintenance pass: retention (`retention.ms`, `retention.bytes`, never at or above the high
-    /// watermark), a time-based flush when due, and expiry of idle producers. Returns what retention deleted.
+    /// watermark) when `cleanup.policy` has `delete`, compaction (`LogCleaner`) when it has
+    /// `compact`, a time-based flush when due, and expiry of idle producers. Returns what retention deleted.
     ///
     /// - Throws: the storage failure as a `KafkaApiError`.
     @discardableResult
@@ -480,7 +483,11 @@ public final class Partition: Sendable {
         let result = try state.withLock { state throws(KafkaApiError) -> RetentionResult? in
             guard let log = state.log else { return nil }
             do throws(StorageError) {
-                let result = try log.enforceRetention(nowMs: nowMs, highWatermark: state.highWatermark)
+                // A compact-only topic keeps its segments whatever their age (Kafka's cleanup.policy).
+                let result = state.config.deletes
+                    ? try log.enforceRetention(nowMs: nowMs, highWatermark: state.highWatermark)
+                    : RetentionResult(deletedSegments: [], logStartOffset: log.logStartOffset)
+                if state.config.compacts { _ = try Self.compact(&state, log: log, nowMs: nowMs) }
                 if !result.deletedSegments.isEmpty { state.epochCache.truncateFromStart(result.logStartOffset) }
                 try log.flushIfDue(nowMs: nowMs)
                 state.producers.removeExpired(nowMs: nowMs, expirationMs: producerIdExpirationMs)
@@ -493,6 +500,34 @@ public final class Partition: Sendable {
             stateVersionValue.add(1, ordering: .releasing)
             watchers.checkAll()
         }
+        return result
+    }
+
+    /// Compacts the log once when the topic's `cleanup.policy` contains `compact`: Kafka's log
+    /// cleaner over the sealed segments below the high watermark (`LogCleaner`), under the
+    /// partition's lock. Offsets do not change, so readers and producer state are unaffected.
+    /// Returns nil for a topic that does not compact.
+    ///
+    /// - Throws: the storage failure as a `KafkaApiError` (the partition turns failed when the log does).
+    /// The maintenance pass (`runMaintenance`) does this too for compacted topics.
+    public func compact(nowMs: Int64) throws(KafkaApiError) -> LogCleaningResult? {
+        try state.withLock { state throws(KafkaApiError) -> LogCleaningResult? in
+            guard let log = state.log, state.config.compacts else { return nil }
+            do throws(StorageError) {
+                return try Self.compact(&state, log: log, nowMs: nowMs)
+            } catch {
+                if case .logFailed = error { state.failure = error.description }
+                throw KafkaApiError(error)
+            }
+        }
+    }
+
+    private static func compact(_ state: inout State, log: any LogStore, nowMs: Int64) throws(StorageError) -> LogCleaningResult {
+        let config = LogCleanerConfig(deleteRetentionMs: state.config.deleteRetentionMs,
+                                      minCleanableDirtyRatio: state.config.minCleanableDirtyRatio)
+        let result = try LogCleaner.clean(log, config: config, nowMs: nowMs, firstUncleanableOffset: state.highWatermark,
+                                          firstDirtyOffset: state.firstDirtyOffset)
+        state.firstDirtyOffset = result.cleanedUpToOffset
         return result
     }
 

@@ -29,7 +29,7 @@ public enum TimestampType: String, Sendable, Hashable {
 ///
 /// Values carry Kafka's names (`retention.ms` is `retentionMs`) and units (bytes, milliseconds).
 public struct ResolvedTopicConfig: Sendable, Hashable {
-    /// `cleanup.policy`; only `delete` is supported.
+    /// `cleanup.policy`: `delete`, `compact` or `compact,delete` (compaction by `LogCleaner`).
     public var cleanupPolicy: String
     /// `retention.ms`: delete segments older than this (-1 keeps them).
     public var retentionMs: Int64
@@ -53,6 +53,15 @@ public struct ResolvedTopicConfig: Sendable, Hashable {
     public var segmentIndexBytes: Int
     /// `index.interval.bytes`: bytes between two index entries.
     public var indexIntervalBytes: Int
+    /// `delete.retention.ms`: how long compaction keeps tombstones.
+    public var deleteRetentionMs: Int64 = 86_400_000
+    /// `min.cleanable.dirty.ratio`: the share of uncleaned bytes that triggers compaction.
+    public var minCleanableDirtyRatio: Double = 0.5
+
+    /// Whether the log is compacted (`cleanup.policy` contains `compact`).
+    public var compacts: Bool { cleanupPolicy.split(separator: ",").contains("compact") }
+    /// Whether old segments are deleted by `retention.ms`/`retention.bytes` (the policy contains `delete`).
+    public var deletes: Bool { cleanupPolicy.split(separator: ",").contains("delete") }
 
     /// The storage settings of one partition log of the topic.
     public var logConfig: LogConfig {
@@ -67,8 +76,8 @@ public struct ResolvedTopicConfig: Sendable, Hashable {
 ///
 /// Unknown names and bad values are refused with INVALID_CONFIG, as Kafka does. A few settings are
 /// accepted and reported without affecting this engine yet (compaction lags, `preallocate`, ...) so
-/// that tools which set them keep working; `compression.type` other than `producer` and
-/// `cleanup.policy=compact` are refused because the broker cannot honour them.
+/// that tools which set them keep working; `compression.type` other than `producer` is refused
+/// because the broker cannot honour it.
 public struct TopicConfig: Sendable, Hashable {
     /// The overrides, by Kafka config name, normalized (trimmed).
     public private(set) var overrides: [String: String]
@@ -233,25 +242,22 @@ struct TopicConfigDefinition: Sendable {
     static let all: [TopicConfigDefinition] = [
         TopicConfigDefinition(
             name: "cleanup.policy", type: .list, brokerSynonym: "log.cleanup.policy",
-            documentation: "The retention policy to use on old log segments; only delete is supported.",
+            documentation: "The retention policy to use on old log segments: delete, compact, or both.",
             brokerValue: { $0.logCleanupPolicy },
             brokerValueIsDefault: { $0.logCleanupPolicy == BrokerConfig.Defaults.logCleanupPolicy },
             apply: { config, value throws(KafkaApiError) in
                 let policies = value.split(separator: ",").map { TopicConfig.trim(String($0)) }
                 guard !policies.isEmpty else { throw invalid("cleanup.policy", value, "Empty list") }
-                for policy in policies {
-                    switch policy {
-                    case "delete": continue
-                    case "compact": throw invalid("cleanup.policy", value, "compact is not supported yet; use delete")
-                    default: throw invalid("cleanup.policy", value, "String must be one of: compact, delete")
-                    }
+                for policy in policies where policy != "delete" && policy != "compact" {
+                    throw invalid("cleanup.policy", value, "String must be one of: compact, delete")
                 }
-                config.cleanupPolicy = "delete"
+                config.cleanupPolicy = ["compact", "delete"].filter { policies.contains($0) }.joined(separator: ",")
             }),
-        accepted("delete.retention.ms", .long, kafkaDefault: "86400000",
-                 "How long tombstones are retained for compacted topics (no effect: compaction is not supported).") { value throws(KafkaApiError) in
-            _ = try long("delete.retention.ms", value, min: 0)
-        },
+        TopicConfigDefinition(
+            name: "delete.retention.ms", type: .long, brokerSynonym: "log.cleaner.delete.retention.ms",
+            documentation: "How long tombstones are retained for compacted topics.",
+            brokerValue: { _ in "86400000" }, brokerValueIsDefault: { _ in true },
+            apply: { config, value throws(KafkaApiError) in config.deleteRetentionMs = try long("delete.retention.ms", value, min: 0) }),
         accepted("file.delete.delay.ms", .long, kafkaDefault: "60000",
                  "How long to wait before deleting a file from the filesystem (files are deleted at once).") { value throws(KafkaApiError) in
             _ = try long("file.delete.delay.ms", value, min: 0)
@@ -303,12 +309,16 @@ struct TopicConfigDefinition: Sendable {
                 }
                 config.messageTimestampType = type
             }),
-        accepted("min.cleanable.dirty.ratio", .double, kafkaDefault: "0.5",
-                 "The dirty ratio that triggers compaction (no effect).") { value throws(KafkaApiError) in
-            guard let ratio = Double(value), ratio >= 0, ratio <= 1 else {
-                throw invalid("min.cleanable.dirty.ratio", value, "Value must be between 0 and 1")
-            }
-        },
+        TopicConfigDefinition(
+            name: "min.cleanable.dirty.ratio", type: .double, brokerSynonym: "log.cleaner.min.cleanable.ratio",
+            documentation: "The dirty ratio that triggers compaction.",
+            brokerValue: { _ in "0.5" }, brokerValueIsDefault: { _ in true },
+            apply: { config, value throws(KafkaApiError) in
+                guard let ratio = Double(value), ratio >= 0, ratio <= 1 else {
+                    throw invalid("min.cleanable.dirty.ratio", value, "Value must be between 0 and 1")
+                }
+                config.minCleanableDirtyRatio = ratio
+            }),
         accepted("min.compaction.lag.ms", .long, kafkaDefault: "0",
                  "The minimum time a message remains uncompacted (no effect).") { value throws(KafkaApiError) in
             _ = try long("min.compaction.lag.ms", value, min: 0)

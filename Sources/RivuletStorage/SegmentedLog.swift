@@ -696,6 +696,25 @@ final class SegmentedLog: LogStore {
         backend.didClose(segments: segments, logStartOffset: logStartOffset)
     }
 
+    // MARK: Compaction (LogCleaner.swift)
+
+    /// Puts `cleaned` in place of the sealed segment at `index`: same base offset and next offset,
+    /// fewer bytes. For the log cleaner, which has already made `cleaned` durable with its indexes.
+    func replaceSealedSegment(at index: Int, with cleaned: Segment) {
+        precondition(index >= 0 && index < segments.count - 1, "only sealed segments are cleaned")
+        let old = segments[index]
+        precondition(old.baseOffset == cleaned.baseOffset && old.nextOffset == cleaned.nextOffset,
+                     "a cleaned segment keeps its offset range")
+        sizeBytes += Int64(cleaned.sizeBytes - old.sizeBytes)
+        segments[index] = cleaned
+    }
+
+    /// Turns the log failed after a multi-step change by the cleaner went wrong part-way.
+    func markFailed(_ reason: String) {
+        if case .open = state { state = .failed(reason) }
+        logger.error("log failed", metadata: ["error": "\(reason)"])
+    }
+
     // MARK: State checks
 
     private func checkReadable() throws(StorageError) {

@@ -78,6 +78,7 @@ public enum KafkaResponseEncoder {
         case .createPartitions: CreatePartitionsResponse.self
         case .describeCluster: DescribeClusterResponse.self
         case .consumerGroupHeartbeat: ConsumerGroupHeartbeatResponse.self
+        case .deleteGroups: DeleteGroupsResponse.self
         }
     }
 

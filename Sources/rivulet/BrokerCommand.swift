@@ -114,7 +114,7 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         let broker: Broker
         do {
-            broker = try Broker(config: config)
+            broker = try Broker(config: config, groupCoordinator: BrokerGroupCoordinator(config: brokerSettings.groups))
             try await broker.start()
         } catch {
             await server?.close()
@@ -171,9 +171,11 @@ struct BrokerSettings {
         "log.flush.interval.ms", "log.message.timestamp.type", "log.retention.bytes", "log.retention.check.interval.ms",
         "log.retention.ms", "log.segment.bytes", "max.connections", "message.max.bytes", "min.insync.replicas",
         "num.partitions", "socket.request.max.bytes",
-    ]
+    ] + GroupCoordinatorConfig.settingNames
 
     var server = TCPServerConfig()
+    /// The group coordinator's settings (`group.*`, `offsets.topic.*`).
+    var groups = GroupCoordinatorConfig()
     private var broker: [(key: String, value: String)] = []
 
     mutating func apply(_ setting: String) throws {
@@ -183,6 +185,14 @@ struct BrokerSettings {
         func int<T: FixedWidthInteger>(_: T.Type) throws -> T {
             guard let parsed = T(value) else { throw ValidationError("--config \(key)=\(value): expected an integer") }
             return parsed
+        }
+        do {
+            if try groups.set(key, value) {
+                if key == "group.initial.rebalance.delay.ms" { broker.append((key, value)) }
+                return
+            }
+        } catch {
+            throw ValidationError("--config \(error)")
         }
         switch key {
         case "socket.request.max.bytes":
@@ -228,6 +238,7 @@ struct BrokerSettings {
             case "message.max.bytes": config.messageMaxBytes = try int(Int.self)
             case "min.insync.replicas": config.minInsyncReplicas = try int(Int32.self)
             case "num.partitions": config.numPartitions = try int(Int32.self)
+            case "group.initial.rebalance.delay.ms": config.groupInitialRebalanceDelayMs = try int(Int64.self)
             default: throw ValidationError("--config \(key): unknown setting")
             }
         }

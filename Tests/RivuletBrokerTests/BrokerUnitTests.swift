@@ -77,7 +77,7 @@ struct BrokerUnitTests {
         #expect(resolved.segmentBytes == 4096)
         #expect(resolved.logConfig.segmentBytes == 4096)
         for bad in [("retention.ms", "-2"), ("segment.bytes", "13"), ("segment.bytes", "99999999999"), ("message.timestamp.type", "Now"),
-                    ("compression.type", "gzip"), ("min.insync.replicas", "0"), ("cleanup.policy", "compact,delete"), ("nope", "1")] {
+                    ("compression.type", "gzip"), ("min.insync.replicas", "0"), ("cleanup.policy", "compact,shred"), ("nope", "1")] {
             #expect(throws: KafkaApiError.self, "\(bad)") { try TopicConfig(validating: [(bad.0, bad.1)]) }
         }
         let entries = config.entries(broker: broker)

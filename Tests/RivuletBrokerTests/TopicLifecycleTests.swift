@@ -20,7 +20,7 @@ struct TopicLifecycleTests {
                 .init(name: "badconfig", numPartitions: 1, replicationFactor: 1, configs: [.init(name: "retention.ms", value: "soon")]),
                 .init(name: "unknownconfig", numPartitions: 1, replicationFactor: 1, configs: [.init(name: "no.such", value: "1")]),
                 .init(name: "nullconfig", numPartitions: 1, replicationFactor: 1, configs: [.init(name: "retention.ms", value: nil)]),
-                .init(name: "compact", numPartitions: 1, replicationFactor: 1, configs: [.init(name: "cleanup.policy", value: "compact")]),
+                .init(name: "compact", numPartitions: 1, replicationFactor: 1, configs: [.init(name: "cleanup.policy", value: "compact,shred")]),
                 .init(name: "twice", numPartitions: 1, replicationFactor: 1),
                 .init(name: "twice", numPartitions: 2, replicationFactor: 1),
                 .init(name: "assigned", numPartitions: -1, replicationFactor: -1,

@@ -224,7 +224,7 @@ import Testing
 
     @Test func supportedApiKeys_advertiseFullRangesWithoutUnstableLatestVersions() {
         let table = ApiVersionsResponse.supportedApiKeys()
-        #expect(table.count == 31)
+        #expect(table.count == 32)
         #expect(table.first { $0.apiKey == 0 } == .init(apiKey: 0, minVersion: 0, maxVersion: 11))
         #expect(table.first { $0.apiKey == 1 } == .init(apiKey: 1, minVersion: 0, maxVersion: 17))
         #expect(table.first { $0.apiKey == 26 } == .init(apiKey: 26, minVersion: 0, maxVersion: 4))  // EndTxn 5 unstable
@@ -238,20 +238,20 @@ import Testing
         #expect(answer.errorCode == 35)
         var bytes = encoded(answer, version: 0)
         #expect(bytes.getInteger(at: 0, as: Int16.self) == 35)
-        #expect(bytes.getInteger(at: 2, as: Int32.self) == 31)
+        #expect(bytes.getInteger(at: 2, as: Int32.self) == 32)
         #expect(try ApiVersionsResponse(from: &bytes, version: 0) == answer)
     }
 
     // MARK: ApiKey and error codes
 
-    @Test func apiKey_listsTheThirtyOneApisWithKafkaNames() {
-        #expect(ApiKey.allCases.count == 31)
+    @Test func apiKey_listsTheThirtyTwoApisWithKafkaNames() {
+        #expect(ApiKey.allCases.count == 32)
         #expect(ApiKey.produce.rawValue == 0 && ApiKey.produce.name == "Produce")
         #expect(ApiKey.apiVersions.rawValue == 18 && ApiKey.apiVersions.validVersions == 0 ... 4)
         #expect(ApiKey.consumerGroupHeartbeat.rawValue == 68 && ApiKey.consumerGroupHeartbeat.firstFlexibleVersion == 0)
         #expect(ApiKey.saslHandshake.firstFlexibleVersion == nil && !ApiKey.saslHandshake.isFlexible(version: 1))
         #expect(ApiKey.allCases.filter(\.latestVersionUnstable) == [.endTxn, .consumerGroupHeartbeat])
-        #expect(Set(ApiKey.allCases.map(\.name)).count == 31)
+        #expect(Set(ApiKey.allCases.map(\.name)).count == 32)
         for pair in allProtocolMessageTypes {
             #expect(pair.request.firstFlexibleVersion == pair.request.apiKey.firstFlexibleVersion)
             #expect(pair.response.firstFlexibleVersion == pair.request.firstFlexibleVersion)

@@ -45,7 +45,8 @@ import Testing
 
     /// The ApiVersions table the capture stub advertised: every API's full range, capped per scenario.
     static func advertised(caps: [ApiKey: Int16] = [:]) -> [ApiVersionsResponse.ApiVersion] {
-        ApiKey.allCases.map { api in
+        // The fixtures were captured before DeleteGroups (42) joined the table.
+        ApiKey.allCases.filter { $0 != .deleteGroups }.map { api in
             ApiVersionsResponse.ApiVersion(apiKey: api.rawValue, minVersion: api.validVersions.lowerBound,
                                            maxVersion: min(api.validVersions.upperBound, caps[api] ?? .max))
         }

@@ -64,6 +64,8 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
     case saslAuthenticate = 36
     /// CreatePartitions (key 37): versions 0-3, flexible from 2.
     case createPartitions = 37
+    /// DeleteGroups (key 42): versions 0-3, flexible from 2.
+    case deleteGroups = 42
     /// DescribeCluster (key 60): versions 0-1, flexible from 0.
     case describeCluster = 60
     /// ConsumerGroupHeartbeat (key 68): versions 0-1, flexible from 0.
@@ -101,6 +103,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
             case .alterConfigs: "AlterConfigs"
             case .saslAuthenticate: "SaslAuthenticate"
             case .createPartitions: "CreatePartitions"
+            case .deleteGroups: "DeleteGroups"
             case .describeCluster: "DescribeCluster"
             case .consumerGroupHeartbeat: "ConsumerGroupHeartbeat"
         }
@@ -138,6 +141,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
             case .alterConfigs: 0 ... 2
             case .saslAuthenticate: 0 ... 2
             case .createPartitions: 0 ... 3
+            case .deleteGroups: 0 ... 3
             case .describeCluster: 0 ... 1
             case .consumerGroupHeartbeat: 0 ... 1
         }
@@ -175,6 +179,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
             case .alterConfigs: 2
             case .saslAuthenticate: 2
             case .createPartitions: 2
+            case .deleteGroups: 2
             case .describeCluster: 0
             case .consumerGroupHeartbeat: 0
         }
@@ -213,6 +218,7 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
             case .alterConfigs: false
             case .saslAuthenticate: false
             case .createPartitions: false
+            case .deleteGroups: false
             case .describeCluster: false
             case .consumerGroupHeartbeat: true
         }

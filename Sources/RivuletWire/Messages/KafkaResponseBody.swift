@@ -66,6 +66,8 @@ public enum KafkaResponseBody: Sendable, Hashable {
     case saslAuthenticate(SaslAuthenticateResponse)
     /// A CreatePartitions response.
     case createPartitions(CreatePartitionsResponse)
+    /// A DeleteGroups response.
+    case deleteGroups(DeleteGroupsResponse)
     /// A DescribeCluster response.
     case describeCluster(DescribeClusterResponse)
     /// A ConsumerGroupHeartbeat response.
@@ -103,6 +105,7 @@ public enum KafkaResponseBody: Sendable, Hashable {
             case .alterConfigs: .alterConfigs
             case .saslAuthenticate: .saslAuthenticate
             case .createPartitions: .createPartitions
+            case .deleteGroups: .deleteGroups
             case .describeCluster: .describeCluster
             case .consumerGroupHeartbeat: .consumerGroupHeartbeat
         }
@@ -140,6 +143,7 @@ public enum KafkaResponseBody: Sendable, Hashable {
             case let .alterConfigs(message): message
             case let .saslAuthenticate(message): message
             case let .createPartitions(message): message
+            case let .deleteGroups(message): message
             case let .describeCluster(message): message
             case let .consumerGroupHeartbeat(message): message
         }
@@ -177,6 +181,7 @@ public enum KafkaResponseBody: Sendable, Hashable {
             case let .alterConfigs(message): message.encode(into: &buffer, version: version)
             case let .saslAuthenticate(message): message.encode(into: &buffer, version: version)
             case let .createPartitions(message): message.encode(into: &buffer, version: version)
+            case let .deleteGroups(message): message.encode(into: &buffer, version: version)
             case let .describeCluster(message): message.encode(into: &buffer, version: version)
             case let .consumerGroupHeartbeat(message): message.encode(into: &buffer, version: version)
         }
@@ -221,6 +226,7 @@ public enum KafkaResponseBody: Sendable, Hashable {
             case .alterConfigs: return .alterConfigs(try AlterConfigsResponse(from: &buffer, version: version))
             case .saslAuthenticate: return .saslAuthenticate(try SaslAuthenticateResponse(from: &buffer, version: version))
             case .createPartitions: return .createPartitions(try CreatePartitionsResponse(from: &buffer, version: version))
+            case .deleteGroups: return .deleteGroups(try DeleteGroupsResponse(from: &buffer, version: version))
             case .describeCluster: return .describeCluster(try DescribeClusterResponse(from: &buffer, version: version))
             case .consumerGroupHeartbeat: return .consumerGroupHeartbeat(try ConsumerGroupHeartbeatResponse(from: &buffer, version: version))
         }

@@ -2500,6 +2500,47 @@ extension CreatePartitionsResponse.CreatePartitionsTopicResult {
     }
 }
 
+extension DeleteGroupsRequest: ProtocolRandomRequest {
+    static func random(version: Int16, using random: inout ProtocolRandom) -> DeleteGroupsRequest {
+        var value = DeleteGroupsRequest()
+        do {
+            var elements: [String] = []
+            for _ in 0 ..< random.count() { elements.append(random.string()) }
+            value.groupsNames = elements
+        }
+        return value
+    }
+
+    static var defaultValue: DeleteGroupsRequest { DeleteGroupsRequest() }
+}
+
+extension DeleteGroupsResponse: ProtocolRandomResponse {
+    static func random(version: Int16, using random: inout ProtocolRandom) -> DeleteGroupsResponse {
+        var value = DeleteGroupsResponse()
+        value.throttleTimeMs = random.int32()
+        do {
+            var elements: [DeleteGroupsResponse.DeletableGroupResult] = []
+            for _ in 0 ..< random.count() { elements.append(DeleteGroupsResponse.DeletableGroupResult.random(version: version, using: &random)) }
+            value.results = elements
+        }
+        return value
+    }
+
+    static var defaultValue: DeleteGroupsResponse { DeleteGroupsResponse() }
+}
+
+extension DeleteGroupsResponse.DeletableGroupResult {
+    static func random(version: Int16, using random: inout ProtocolRandom) -> DeleteGroupsResponse.DeletableGroupResult {
+        var value = DeleteGroupsResponse.DeletableGroupResult()
+        value.groupId = random.string()
+        value.errorCode = random.int16()
+        if version >= 3 {
+            value.errorMessage = random.null() ? nil : random.string()
+        }
+        return value
+    }
+}
+
 extension DescribeClusterRequest: ProtocolRandomRequest {
     static func random(version: Int16, using random: inout ProtocolRandom) -> DescribeClusterRequest {
         var value = DescribeClusterRequest()
@@ -2630,6 +2671,167 @@ extension ConsumerGroupHeartbeatResponse.TopicPartitions {
     }
 }
 
+/// A data schema type (`KafkaDataMessage`) with a random builder.
+protocol ProtocolRandomData: KafkaDataMessage, ProtocolRandomInstance {}
+
+extension ConsumerProtocolAssignment: ProtocolRandomData {
+    static func random(version: Int16, using random: inout ProtocolRandom) -> ConsumerProtocolAssignment {
+        var value = ConsumerProtocolAssignment()
+        do {
+            var elements: [ConsumerProtocolAssignment.TopicPartition] = []
+            for _ in 0 ..< random.count() { elements.append(ConsumerProtocolAssignment.TopicPartition.random(version: version, using: &random)) }
+            value.assignedPartitions = elements
+        }
+        value.userData = random.null() ? nil : random.bytes()
+        return value
+    }
+
+    static var defaultValue: ConsumerProtocolAssignment { ConsumerProtocolAssignment() }
+}
+
+extension ConsumerProtocolAssignment.TopicPartition {
+    static func random(version: Int16, using random: inout ProtocolRandom) -> ConsumerProtocolAssignment.TopicPartition {
+        var value = ConsumerProtocolAssignment.TopicPartition()
+        value.topic = random.string()
+        do {
+            var elements: [Int32] = []
+            for _ in 0 ..< random.count() { elements.append(random.int32()) }
+            value.partitions = elements
+        }
+        return value
+    }
+}
+
+extension ConsumerProtocolSubscription: ProtocolRandomData {
+    static func random(version: Int16, using random: inout ProtocolRandom) -> ConsumerProtocolSubscription {
+        var value = ConsumerProtocolSubscription()
+        do {
+            var elements: [String] = []
+            for _ in 0 ..< random.count() { elements.append(random.string()) }
+            value.topics = elements
+        }
+        value.userData = random.null() ? nil : random.bytes()
+        if version >= 1 {
+            var elements: [ConsumerProtocolSubscription.TopicPartition] = []
+            for _ in 0 ..< random.count() { elements.append(ConsumerProtocolSubscription.TopicPartition.random(version: version, using: &random)) }
+            value.ownedPartitions = elements
+        }
+        if version >= 2 {
+            value.generationId = random.int32()
+        }
+        return value
+    }
+
+    static var defaultValue: ConsumerProtocolSubscription { ConsumerProtocolSubscription() }
+}
+
+extension ConsumerProtocolSubscription.TopicPartition {
+    static func random(version: Int16, using random: inout ProtocolRandom) -> ConsumerProtocolSubscription.TopicPartition {
+        var value = ConsumerProtocolSubscription.TopicPartition()
+        if version >= 1 {
+            value.topic = random.string()
+        }
+        if version >= 1 {
+            var elements: [Int32] = []
+            for _ in 0 ..< random.count() { elements.append(random.int32()) }
+            value.partitions = elements
+        }
+        return value
+    }
+}
+
+extension GroupMetadataKey: ProtocolRandomData {
+    static func random(version: Int16, using random: inout ProtocolRandom) -> GroupMetadataKey {
+        var value = GroupMetadataKey()
+        value.group = random.string()
+        return value
+    }
+
+    static var defaultValue: GroupMetadataKey { GroupMetadataKey() }
+}
+
+extension GroupMetadataValue: ProtocolRandomData {
+    static func random(version: Int16, using random: inout ProtocolRandom) -> GroupMetadataValue {
+        var value = GroupMetadataValue()
+        value.protocolType = random.string()
+        value.generation = random.int32()
+        value.`protocol` = random.null() ? nil : random.string()
+        value.leader = random.null() ? nil : random.string()
+        if version >= 2 {
+            value.currentStateTimestamp = random.int64()
+        }
+        do {
+            var elements: [GroupMetadataValue.MemberMetadata] = []
+            for _ in 0 ..< random.count() { elements.append(GroupMetadataValue.MemberMetadata.random(version: version, using: &random)) }
+            value.members = elements
+        }
+        return value
+    }
+
+    static var defaultValue: GroupMetadataValue { GroupMetadataValue() }
+}
+
+extension GroupMetadataValue.MemberMetadata {
+    static func random(version: Int16, using random: inout ProtocolRandom) -> GroupMetadataValue.MemberMetadata {
+        var value = GroupMetadataValue.MemberMetadata()
+        value.memberId = random.string()
+        if version >= 3 {
+            value.groupInstanceId = random.null() ? nil : random.string()
+        }
+        value.clientId = random.string()
+        value.clientHost = random.string()
+        if version >= 1 {
+            value.rebalanceTimeout = random.int32()
+        }
+        value.sessionTimeout = random.int32()
+        value.subscription = random.bytes()
+        value.assignment = random.bytes()
+        return value
+    }
+}
+
+extension OffsetCommitKey: ProtocolRandomData {
+    static func random(version: Int16, using random: inout ProtocolRandom) -> OffsetCommitKey {
+        var value = OffsetCommitKey()
+        value.group = random.string()
+        value.topic = random.string()
+        value.partition = random.int32()
+        return value
+    }
+
+    static var defaultValue: OffsetCommitKey { OffsetCommitKey() }
+}
+
+extension OffsetCommitValue: ProtocolRandomData {
+    static func random(version: Int16, using random: inout ProtocolRandom) -> OffsetCommitValue {
+        var value = OffsetCommitValue()
+        value.offset = random.int64()
+        if version >= 3 {
+            value.leaderEpoch = random.int32()
+        }
+        value.metadata = random.string()
+        value.commitTimestamp = random.int64()
+        if version >= 1 && version <= 1 {
+            value.expireTimestamp = random.int64()
+        }
+        return value
+    }
+
+    static var defaultValue: OffsetCommitValue { OffsetCommitValue() }
+}
+
+/// Every data schema type, for tests that go over all of them.
+var allProtocolDataTypes: [any ProtocolRandomData.Type] {
+    [
+        ConsumerProtocolAssignment.self,
+        ConsumerProtocolSubscription.self,
+        GroupMetadataKey.self,
+        GroupMetadataValue.self,
+        OffsetCommitKey.self,
+        OffsetCommitValue.self,
+    ]
+}
+
 /// Every API's request and response type, for tests that go over all of them.
 var allProtocolMessageTypes: [(request: any ProtocolRandomRequest.Type, response: any ProtocolRandomResponse.Type)] {
     [
@@ -2662,6 +2864,7 @@ var allProtocolMessageTypes: [(request: any ProtocolRandomRequest.Type, response
         (AlterConfigsRequest.self, AlterConfigsResponse.self),
         (SaslAuthenticateRequest.self, SaslAuthenticateResponse.self),
         (CreatePartitionsRequest.self, CreatePartitionsResponse.self),
+        (DeleteGroupsRequest.self, DeleteGroupsResponse.self),
         (DescribeClusterRequest.self, DescribeClusterResponse.self),
         (ConsumerGroupHeartbeatRequest.self, ConsumerGroupHeartbeatResponse.self),
     ]
