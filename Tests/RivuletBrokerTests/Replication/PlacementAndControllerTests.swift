@@ -205,4 +205,43 @@ struct FailoverTests {
         let restarted = try #require(fixture.replica("diverge", on: first))
         #expect(restarted.epochCache == secondReplica.epochCache)
     }
+
+    @Test("a partitioned leader loses its session and leadership; after healing it re-registers and rejoins as a follower, nothing acked is lost")
+    func partitionAndHeal_rejoinsAsFollower() async throws {
+        let fixture = try await ReplicatedClusterFixture.start(minInsyncReplicas: 2)
+        defer { Task { await fixture.stop() } }
+        try await fixture.createTopic("cut", partitions: 1)
+        let producer = try fixture.producer(acks: .all, idempotent: true)
+        var acked: [Int64: Int64] = [:]
+        for value in Int64(0) ..< 20 {
+            acked[value] = try await producer.send(topic: "cut", partition: 0, key: nil, value: ReplicatedClusterFixture.encode(value)).offset
+        }
+        let leader = try #require(fixture.cluster.leader(of: "cut", partition: 0))
+        let sessionsBefore = try #require(fixture.cluster.broker(leader)?.membership?.sessionCount)
+        await fixture.cluster.partition(broker: leader)
+        #expect(fixture.cluster.isCutOff(broker: leader))
+        for value in Int64(20) ..< 40 {
+            acked[value] = try await producer.send(topic: "cut", partition: 0, key: nil, value: ReplicatedClusterFixture.encode(value)).offset
+        }
+        let newLeader = try #require(fixture.cluster.leader(of: "cut", partition: 0))
+        #expect(newLeader != leader)
+        await fixture.cluster.heal(broker: leader)
+        let rejoined = await holdsEventually(timeoutMs: 8000) {
+            guard let replica = fixture.replica("cut", on: newLeader) else { return false }
+            return Set(replica.isr) == Set(fixture.cluster.brokerIds) && fixture.replica("cut", on: leader)?.isLeader == false
+        }
+        #expect(rejoined)
+        #expect((fixture.cluster.broker(leader)?.membership?.sessionCount ?? 0) > sessionsBefore, "the healed broker kept its expired session")
+        for value in Int64(40) ..< 50 {
+            acked[value] = try await producer.send(topic: "cut", partition: 0, key: nil, value: ReplicatedClusterFixture.encode(value)).offset
+        }
+        await producer.close()
+        let read = try await fixture.readAll("cut")
+        let readByValue = Dictionary(read.map { ($0.2, $0.1) }, uniquingKeysWith: { first, _ in first })
+        #expect(acked.allSatisfy { readByValue[$0.key] == $0.value })
+        let caughtUp = await holdsEventually {
+            fixture.replica("cut", on: leader)?.logEndOffset == fixture.replica("cut", on: newLeader)?.logEndOffset
+        }
+        #expect(caughtUp)
+    }
 }
