@@ -19,6 +19,7 @@ public struct FollowTarget: Sendable, Hashable {
     /// The leader epoch the follower fetches in (`currentLeaderEpoch`; the leader fences other epochs).
     public var leaderEpoch: Int32
 
+    /// Follow `topicPartition` from `leaderId` at `leaderAddress` in `leaderEpoch`.
     public init(topicPartition: TopicPartition, topicId: KafkaUUID, leaderId: Int32, leaderAddress: BrokerAddress, leaderEpoch: Int32) {
         self.topicPartition = topicPartition
         self.topicId = topicId
