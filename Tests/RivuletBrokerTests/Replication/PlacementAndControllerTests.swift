@@ -1,4 +1,5 @@
 import RivuletBroker
+import RivuletClient
 import RivuletCoordination
 import RivuletCore
 import RivuletStorage
@@ -243,5 +244,63 @@ struct FailoverTests {
             fixture.replica("cut", on: leader)?.logEndOffset == fixture.replica("cut", on: newLeader)?.logEndOffset
         }
         #expect(caughtUp)
+    }
+}
+
+@Suite("Replicated cluster over TCP", .serialized)
+struct ReplicatedTCPTests {
+    @Test("startWithTCP with 3 brokers: a TCP client writes acks=all, the leader is killed, writes continue and nothing acked is lost")
+    func tcpCluster_failover() async throws {
+        var configuration = EmbeddedCluster.Configuration(
+            brokerCount: 3, storageURL: "memory://", randomSeed: 9,
+            customize: { config in
+                config.replicaFetchBackoffMs = 20
+                config.replicaFetchWaitMaxMs = 100
+                config.minInsyncReplicas = 2
+                config.logRetentionCheckIntervalMs = 3_600_000
+            },
+            groupCoordinator: { _ in nil })
+        configuration.sessionTimeoutMs = 500
+        let (cluster, listeners) = try await EmbeddedCluster.startWithTCP(configuration)
+        var clientConfig = ClientConfig(bootstrapServers: listeners.bootstrapAddresses)
+        clientConfig.retryBackoffMs = 10
+        clientConfig.retryBackoffMaxMs = 50
+        clientConfig.reconnectBackoffMs = 10
+        clientConfig.requestTimeoutMs = 3000
+        let client = ClusterClient(config: clientConfig, transport: listeners.transport())
+        defer {
+            Task {
+                await client.close()
+                await listeners.close()
+                await cluster.shutdown()
+            }
+        }
+        _ = try await Admin(cluster: client).createTopic(RivuletClient.NewTopic(name: "tcp-failover", partitions: 1, replicationFactor: 3))
+        _ = await cluster.waitForLeader(of: "tcp-failover", partition: 0)
+        #expect(await cluster.waitForFullIsr(of: "tcp-failover"))
+        var producerConfig = ProducerConfig()
+        producerConfig.acks = .all
+        producerConfig.lingerMs = 0
+        producerConfig.enableIdempotence = true
+        producerConfig.deliveryTimeoutMs = 20_000
+        let producer = try Producer(cluster: client, config: producerConfig)
+        var acked: [Int64: Int64] = [:]
+        for value in Int64(0) ..< 30 {
+            acked[value] = try await producer.send(topic: "tcp-failover", partition: 0, key: nil, value: ReplicatedClusterFixture.encode(value)).offset
+        }
+        let leader = try #require(cluster.leader(of: "tcp-failover", partition: 0))
+        let killedAt = ContinuousClock.now
+        await cluster.kill(broker: leader)
+        acked[30] = try await producer.send(topic: "tcp-failover", partition: 0, key: nil, value: ReplicatedClusterFixture.encode(30)).offset
+        let recovery = ContinuousClock.now - killedAt
+        print("TCP embedded cluster: first acked write \(recovery) after killing leader \(leader) (500 ms session)")
+        #expect(recovery < .seconds(2))
+        await producer.close()
+        let newLeader = try #require(cluster.leader(of: "tcp-failover", partition: 0))
+        let replica = try #require(cluster.broker(newLeader)?.replicaManager.partition(TopicPartition(topic: "tcp-failover", partition: 0)))
+        #expect(replica.highWatermark == 31)
+        let entries = (try? replica.read(fetchOffset: 0, maxBytes: 1 << 20, isolation: .highWatermark, currentLeaderEpoch: -1,
+                                         minOneMessage: true))
+        #expect((entries?.records.readableBytes ?? 0) > 0)
     }
 }
