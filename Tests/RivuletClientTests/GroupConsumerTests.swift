@@ -120,18 +120,41 @@ import Testing
             try await harness.createTopic("coop", partitions: 8)
             let revokedFromA = Mutex<[[TopicAndPartition]]>([])
             let lostFromA = Mutex<[[TopicAndPartition]]>([])
-            let listener = ConsumerRebalanceListener(onPartitionsRevoked: { p in revokedFromA.withLock { $0.append(p) } },
+            let revokeGeneration = Mutex<Int32>(-1)
+            let selfBox = Mutex<GroupConsumer?>(nil)
+            let listener = ConsumerRebalanceListener(onPartitionsRevoked: { p in
+                                                         revokedFromA.withLock { $0.append(p) }
+                                                         let generation = selfBox.withLock { $0?.membershipState.generationId } ?? -1
+                                                         revokeGeneration.withLock { $0 = generation }
+                                                     },
                                                      onPartitionsLost: { p in lostFromA.withLock { $0.append(p) } })
             let a = try harness.member(group: "coop", assignor: "cooperative-sticky", listener: listener)
+            selfBox.withLock { $0 = a }
             try a.subscribe(["coop"])
             let all = Self.allPartitions("coop", 8)
             #expect(await harness.until { Set(a.assignment) == all && !a.membershipState.isRebalancing })
             let ca = Collector(a)
-            let b = try harness.member(group: "coop", assignor: "cooperative-sticky")
+            // Generations: when a revoked its partitions, and when b was first given some.
+            let bBox = Mutex<GroupConsumer?>(nil)
+            let bAssignedAtGeneration = Mutex<Int32>(-1)
+            let b = try harness.member(group: "coop", assignor: "cooperative-sticky", listener: ConsumerRebalanceListener(
+                onPartitionsAssigned: { _ in
+                    let generation = bBox.withLock { $0?.membershipState.generationId } ?? -1
+                    bAssignedAtGeneration.withLock { if $0 < 0 { $0 = generation } }
+                }))
+            bBox.withLock { $0 = b }
             try b.subscribe(["coop"])
+            var overlap: Set<TopicAndPartition> = []
             #expect(await harness.until {
-                a.assignment.count == 4 && b.assignment.count == 4 && !a.membershipState.isRebalancing && !b.membershipState.isRebalancing
+                // KIP-429: a partition is never owned by both at once, even mid-rebalance.
+                overlap.formUnion(Set(b.assignment).intersection(a.assignment))
+                return a.assignment.count == 4 && b.assignment.count == 4 && !a.membershipState.isRebalancing
+                    && !b.membershipState.isRebalancing
             })
+            #expect(overlap.isEmpty, "owned twice: \(overlap)")
+            // The leader withheld the moved partitions until a had revoked them: b got them a generation later.
+            let (revokedAt, assignedAt) = (revokeGeneration.withLock { $0 }, bAssignedAtGeneration.withLock { $0 })
+            #expect(revokedAt >= 0 && assignedAt > revokedAt, "a revoked at generation \(revokedAt), b was assigned at \(assignedAt)")
             let kept = Set(a.assignment)
             let moved = all.subtracting(kept)
             #expect(Set(b.assignment) == moved)
