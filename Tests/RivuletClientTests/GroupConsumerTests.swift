@@ -290,4 +290,43 @@ import Testing
         }
         await harness.stop()
     }
+
+    @Test func admin_listsDescribesAndDeletesGroups_withMembersAssignmentAndOffsets() async throws {
+        let harness = try await GroupHarness.start()
+        do {
+            try await harness.createTopic("adm", partitions: 4)
+            try await harness.produce("adm", count: 40)
+            let a = try harness.member(group: "adm")
+            let b = try harness.member(group: "adm")
+            try a.subscribe(["adm"])
+            try b.subscribe(["adm"])
+            let (ca, cb) = (Collector(a), Collector(b))
+            #expect(await harness.until { ca.count + cb.count == 40 && !a.membershipState.isRebalancing && !b.membershipState.isRebalancing })
+            try await a.commitSync()
+            try await b.commitSync()
+            let admin = Admin(cluster: harness.client)
+            let listed = try await admin.listGroups()
+            #expect(listed.contains(GroupListing(groupId: "adm", protocolType: "consumer", state: "Stable")))
+            let described = try await admin.describeGroup("adm")
+            #expect(described.state == "Stable" && described.protocolName == "range" && described.members.count == 2)
+            #expect(Set(described.members.map(\.memberId)) == [a.membershipState.memberId, b.membershipState.memberId])
+            #expect(Set(described.members.flatMap(\.assignment)) == Self.allPartitions("adm", 4))
+            #expect(described.members.allSatisfy { $0.clientId == "rivulet" && !$0.clientHost.isEmpty })
+            let offsets = try await admin.listGroupOffsets("adm")
+            #expect(offsets.values.map(\.offset).reduce(0, +) == 40)
+            // A group with members cannot be deleted; an unknown one is not found.
+            let refused = try await admin.deleteGroups(["adm", "unknown-group"])
+            #expect(refused["adm"]??.kafkaErrorCode == .nonEmptyGroup && refused["unknown-group"]??.kafkaErrorCode == .groupIdNotFound)
+            await ca.stop()
+            await cb.stop()
+            await a.close()
+            await b.close()
+            #expect(try await admin.describeGroup("adm").state == "Empty")
+            let deleted = try await admin.deleteGroups(["adm"])
+            #expect(deleted["adm"] == .some(nil))
+            #expect(try await admin.listGroupOffsets("adm").isEmpty)
+            #expect(try await admin.describeGroup("adm").state == "Dead")
+        }
+        await harness.stop()
+    }
 }
