@@ -1,8 +1,14 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
 import RivuletClient
 import RivuletCore
 import RivuletWire
+import Synchronization
 
 /// `rivulet consume`: Kafka's console consumer (without a group: every partition of the topic, or
 /// one with `--partition`; with `--group`: the partitions the group assigns, starting at its
@@ -195,7 +201,8 @@ struct ConsumeCommand: AsyncParsableCommand {
         printError("Processed a total of \(consumed) messages")
     }
 
-    /// Consumes as a group member until `--max-messages` or `--timeout-ms`, then commits and leaves.
+    /// Consumes as a group member until `--max-messages`, `--timeout-ms` or SIGTERM/SIGINT, then
+    /// commits and leaves.
     private func runInGroup(config: ConsumerConfig, groupConfig: ConsumerGroupConfig, format: Format) async throws {
         let topics = topic.split(separator: ",").map { String($0.filter { $0 != " " }) }.filter { !$0.isEmpty }
         guard !topics.isEmpty else { throw ValidationError("--topic: no topic name") }
@@ -213,11 +220,19 @@ struct ConsumeCommand: AsyncParsableCommand {
             await session.close()
             throw error
         }
+        // SIGTERM or SIGINT: stop polling, commit and leave the group (a second signal exits at once).
+        let stopping = Atomic<Bool>(false)
+        let signals = TerminationSignals()
+        let watcher = Task {
+            _ = await signals.next()
+            stopping.store(true, ordering: .relaxed)
+        }
+        defer { watcher.cancel() }
         do {
             let clock = session.cluster.clock
             var lastRecordMs = clock.monotonicMilliseconds()
-            reading: while true {
-                let records = try await consumer.poll(timeoutMs: min(timeoutMs ?? 1000, 1000))
+            reading: while !stopping.load(ordering: .relaxed) {
+                let records = try await consumer.poll(timeoutMs: min(timeoutMs ?? 200, 200))
                 var output = ""
                 for (index, chunk) in records.partitions.enumerated() {
                     for batch in chunk.batches {
@@ -237,7 +252,11 @@ struct ConsumeCommand: AsyncParsableCommand {
                         }
                     }
                 }
-                print(output, terminator: "")
+                if !output.isEmpty {
+                    print(output, terminator: "")
+                    // Records reach a pipe as they are consumed, not when the buffer fills.
+                    fflush(nil)
+                }
                 let now = clock.monotonicMilliseconds()
                 if !records.isEmpty { lastRecordMs = now }
                 if let timeoutMs, now - lastRecordMs >= timeoutMs { break }
