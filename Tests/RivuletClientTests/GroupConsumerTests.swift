@@ -329,4 +329,58 @@ import Testing
         }
         await harness.stop()
     }
+
+    @Test func badInput_unknownProtocolsOversizedMetadataBadCommits_getKafkasErrors_andChangeNothing() async throws {
+        let harness = try await GroupHarness.start()
+        do {
+            try await harness.createTopic("bad", partitions: 2)
+            try await harness.produce("bad", count: 10)
+            let member = try harness.member(group: "bad")
+            try member.subscribe(["bad"])
+            let collector = Collector(member)
+            #expect(await harness.until { collector.count == 10 && !member.membershipState.isRebalancing })
+            try await member.commitSync()
+            let state = member.membershipState
+            let committedBefore = try await member.committed(member.assignment)
+            // A member whose only assignor the group does not use: INCONSISTENT_GROUP_PROTOCOL, fatal for it.
+            let stranger = try harness.member(group: "bad", assignor: "roundrobin")
+            try stranger.subscribe(["bad"])
+            var refusal: ClientError?
+            for _ in 0 ..< 100 where refusal == nil {
+                do throws(ClientError) { _ = try await stranger.poll(timeoutMs: 100) } catch { refusal = error }
+            }
+            #expect(refusal?.kafkaErrorCode == .inconsistentGroupProtocol)
+            await stranger.close()
+            // Raw requests at the coordinator (node 0).
+            func join(metadataBytes: Int, protocol name: String = "range") async throws -> Int16 {
+                try await harness.client.send(JoinGroupRequest(
+                    groupId: "bad", sessionTimeoutMs: 6000, rebalanceTimeoutMs: 6000, memberId: "", protocolType: "consumer",
+                    protocols: [.init(name: name, metadata: ByteBuffer(repeating: 0, count: metadataBytes))]), toNode: 0).errorCode
+            }
+            #expect(try await join(metadataBytes: 300_000) == KafkaErrorCode.messageTooLarge.rawValue)
+            func commit(topic: String, partition: Int32, generation: Int32, memberId: String) async throws -> Int16? {
+                try await harness.client.send(OffsetCommitRequest(
+                    groupId: "bad", generationIdOrMemberEpoch: generation, memberId: memberId,
+                    topics: [.init(name: topic, partitions: [.init(partitionIndex: partition, committedOffset: 0)])]), toNode: 0)
+                    .topics.first?.partitions.first?.errorCode
+            }
+            #expect(try await commit(topic: "bad", partition: 0, generation: state.generationId - 1, memberId: state.memberId)
+                == KafkaErrorCode.illegalGeneration.rawValue)
+            #expect(try await commit(topic: "bad", partition: 0, generation: state.generationId, memberId: "nobody")
+                == KafkaErrorCode.unknownMemberId.rawValue)
+            #expect(try await commit(topic: "no-such-topic", partition: 0, generation: state.generationId, memberId: state.memberId)
+                == KafkaErrorCode.unknownTopicOrPartition.rawValue)
+            #expect(try await commit(topic: "bad", partition: 7, generation: state.generationId, memberId: state.memberId)
+                == KafkaErrorCode.unknownTopicOrPartition.rawValue)
+            // Nothing changed: same generation, same member, same offsets.
+            try await harness.clock.sleep(nanoseconds: 1_000_000_000)
+            #expect(member.membershipState.generationId == state.generationId && member.membershipState.memberId == state.memberId)
+            #expect(try await member.committed(member.assignment) == committedBefore)
+            let described = try await Admin(cluster: harness.client).describeGroup("bad")
+            #expect(described.members.map(\.memberId) == [state.memberId] && described.state == "Stable")
+            await collector.stop()
+            await member.close()
+        }
+        await harness.stop()
+    }
 }
