@@ -168,4 +168,22 @@ final class FlakyGroupCoordinator: GroupCoordinatorService {
         }
         await harness.stop()
     }
+
+    @Test func illegalGenerationOnHeartbeat_losesThePartitions_andRejoinsWithTheSameMemberId() async throws {
+        let flaky = FlakyGroupCoordinator(config: Self.groups)
+        let harness = try await Self.start(flaky: flaky)
+        do {
+            try await harness.createTopic("illegal", partitions: 2)
+            let lost = Mutex<Int>(0)
+            let a = try harness.member(group: "illegal", listener: ConsumerRebalanceListener(onPartitionsLost: { _ in lost.withLock { $0 += 1 } }))
+            try a.subscribe(["illegal"])
+            #expect(await harness.until { a.assignment.count == 2 && !a.membershipState.isRebalancing })
+            let (memberId, generation) = (a.membershipState.memberId, a.membershipState.generationId)
+            flaky.fail(.heartbeat, with: .illegalGeneration, times: 1)
+            #expect(await harness.until { lost.withLock { $0 } == 1 && a.assignment.count == 2 && !a.membershipState.isRebalancing })
+            #expect(a.membershipState.memberId == memberId && a.membershipState.generationId > generation)
+            await a.close()
+        }
+        await harness.stop()
+    }
 }

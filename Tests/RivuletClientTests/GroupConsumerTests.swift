@@ -383,4 +383,25 @@ import Testing
         }
         await harness.stop()
     }
+
+    @Test func addedPartitions_areAssigned_afterTheLeaderSeesTheNewCount() async throws {
+        let harness = try await GroupHarness.start(metadataMaxAgeMs: 2000)
+        do {
+            try await harness.createTopic("grow", partitions: 2)
+            let a = try harness.member(group: "grow")
+            let b = try harness.member(group: "grow")
+            try a.subscribe(["grow"])
+            try b.subscribe(["grow"])
+            #expect(await harness.until { a.assignment.count == 1 && b.assignment.count == 1 && !a.membershipState.isRebalancing })
+            let results = try await Admin(cluster: harness.client).createPartitions(["grow": 6])
+            #expect(results.first?.error == nil)
+            #expect(await harness.until {
+                Set(a.assignment).union(b.assignment) == Self.allPartitions("grow", 6) && a.assignment.count == 3
+                    && !a.membershipState.isRebalancing && !b.membershipState.isRebalancing
+            }, "a=\(a.assignment) b=\(b.assignment)")
+            await a.close()
+            await b.close()
+        }
+        await harness.stop()
+    }
 }

@@ -37,6 +37,8 @@ extension GroupConsumer {
         var nextHeartbeat: UInt64 = 0
         let autoCommitNanoseconds = UInt64(max(groupConfig.autoCommitIntervalMs, 1)) * 1_000_000
         var nextAutoCommit = clock.monotonicNanoseconds() &+ autoCommitNanoseconds
+        let metadataCheckNanoseconds = UInt64(max(cluster.config.metadataMaxAgeMs, 1)) * 1_000_000
+        var nextMetadataCheck = clock.monotonicNanoseconds() &+ metadataCheckNanoseconds
         while !isClosed {
             if needJoin || takeRejoinRequest() {
                 membership.withLock { $0.isRebalancing = true }
@@ -61,7 +63,7 @@ extension GroupConsumer {
                 }
                 continue
             }
-            var wakeAt = nextHeartbeat
+            var wakeAt = min(nextHeartbeat, nextMetadataCheck)
             if groupConfig.enableAutoCommit { wakeAt = min(wakeAt, nextAutoCommit) }
             await membershipWakeup.wait(clock: clock, deadlineNanoseconds: wakeAt)
             if isClosed { break }
@@ -71,6 +73,13 @@ extension GroupConsumer {
                 await autoCommit()
                 now = clock.monotonicNanoseconds()
                 nextAutoCommit = now &+ autoCommitNanoseconds
+            }
+            if now >= nextMetadataCheck {
+                nextMetadataCheck = now &+ metadataCheckNanoseconds
+                if await partitionCountsChanged() {
+                    needJoin = true
+                    continue
+                }
             }
             guard now >= nextHeartbeat else { continue }
             switch await heartbeatOnce() {
@@ -169,6 +178,18 @@ extension GroupConsumer {
         }
     }
 
+    /// As the leader: whether a subscribed topic's partition count differs from the one the last
+    /// assignment used (Kafka's consumer leader rejoins then, so added partitions get owners).
+    func partitionCountsChanged() async -> Bool {
+        guard let counts = membership.withLock({ $0.assignedPartitionCounts }), !counts.isEmpty else { return false }
+        guard let metadata = try? await cluster.refreshMetadata(topics: counts.keys.sorted(), allowAutoCreate: false) else { return false }
+        for (topic, count) in counts {
+            guard let found = metadata.topics[topic], found.errorCode == 0, !found.partitions.isEmpty else { continue }
+            if Int32(found.partitions.count) != count { return true }
+        }
+        return false
+    }
+
     // MARK: Heartbeat
 
     func heartbeatOnce() async -> HeartbeatOutcome {
@@ -257,6 +278,7 @@ extension GroupConsumer {
             state.protocolName = protocolName
         }
         var assignments: [SyncGroupRequest.SyncGroupRequestAssignment] = []
+        membership.withLock { $0.assignedPartitionCounts = nil }
         if joined.leader == joined.memberId, !joined.skipAssignment {
             do throws(ClientError) {
                 assignments = try await leaderAssignment(members: joined.members, protocolName: protocolName)
@@ -364,6 +386,7 @@ extension GroupConsumer {
                 }
             }
         }
+        membership.withLock { $0.assignedPartitionCounts = partitionsPerTopic }
         var assignment = assignor.assign(partitionsPerTopic: partitionsPerTopic, subscriptions: subscriptions)
         if assignor.rebalanceProtocol == .cooperative {
             var owners: [TopicAndPartition: (member: String, generation: Int32)] = [:]

@@ -13,7 +13,8 @@ import Synchronization
 /// REBALANCE_IN_PROGRESS; after ILLEGAL_GENERATION or UNKNOWN_MEMBER_ID its partitions are lost
 /// (`onPartitionsLost`) and it joins again; FENCED_INSTANCE_ID (another process took this
 /// `group.instance.id`) is fatal and thrown from `poll`. NOT_COORDINATOR and
-/// COORDINATOR_NOT_AVAILABLE make it look the coordinator up again.
+/// COORDINATOR_NOT_AVAILABLE make it look the coordinator up again. The leader checks the
+/// subscribed topics' partition counts every `metadata.max.age.ms` and rejoins when they changed.
 ///
 /// With an eager assignor (range, roundrobin) every partition is revoked before each rebalance;
 /// with cooperative-sticky only those that move (KIP-429): the leader withholds a moving partition
@@ -55,6 +56,9 @@ public final class GroupConsumer: Sendable {
         var task: Task<Void, Never>?
         /// Offsets committed last by this member (auto commit skips unchanged ones).
         var committed: [TopicAndPartition: Int64] = [:]
+        /// As the group's leader: the partition counts the last assignment was made with (a change
+        /// makes the leader rejoin, so new partitions get assigned).
+        var assignedPartitionCounts: [String: Int32]?
         /// The last error the membership task retried (for diagnostics).
         var lastError: ClientError?
     }

@@ -14,7 +14,7 @@ struct GroupHarness: Sendable {
     let client: ClusterClient
 
     /// Session timeouts from 1 s are allowed; `__consumer_offsets` has 4 partitions.
-    static func start(speed: UInt64 = 10, initialDelayMs: Int32 = 100) async throws -> GroupHarness {
+    static func start(speed: UInt64 = 10, initialDelayMs: Int32 = 100, metadataMaxAgeMs: Int64 = 300_000) async throws -> GroupHarness {
         let clock: any EngineClock = speed == 1 ? SystemClock() : ScaledClock(speed: speed)
         let groups = GroupCoordinatorConfig(groupMinSessionTimeoutMs: 1000, groupInitialRebalanceDelayMs: initialDelayMs,
                                             offsetsTopicNumPartitions: 4)
@@ -28,6 +28,7 @@ struct GroupHarness: Sendable {
         config.retryBackoffMaxMs = 200
         config.reconnectBackoffMs = 20
         config.reconnectBackoffMaxMs = 200
+        config.metadataMaxAgeMs = metadataMaxAgeMs
         return GroupHarness(clock: clock, cluster: cluster, client: ClusterClient(config: config, transport: cluster.transport))
     }
 
