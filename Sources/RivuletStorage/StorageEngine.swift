@@ -47,6 +47,7 @@ public enum StorageEngines {
     /// - `memory://` keeps everything in this process (a closed log keeps its data until the engine
     ///   goes away); `memory://?reserve.bytes=N` keeps N bytes of pre-faulted chunk memory ready so
     ///   that appends do not wait for the kernel to fault in fresh pages (filled in the background);
+    ///   `huge.pages=true` advises large chunks onto transparent huge pages;
     /// - `file:///dir` stores segments in files read and written with pread/pwrite;
     /// - `mmap:///dir` stores segments in preallocated, memory-mapped files.
     ///
@@ -58,7 +59,8 @@ public enum StorageEngines {
         let parsed = try StorageURL(url)
         switch parsed.scheme {
         case "memory":
-            return MemoryStorageEngine(url: url, clock: clock, logger: logger, reserveBytes: parsed.memoryReserveBytes)
+            return MemoryStorageEngine(url: url, clock: clock, logger: logger, reserveBytes: parsed.memoryReserveBytes,
+                                       hugePages: parsed.memoryHugePages)
         case "file":
             return try DirectoryStorageEngine(url: url, kind: .file, directory: parsed.path, clock: clock, logger: logger)
         case "mmap":
@@ -78,6 +80,8 @@ struct StorageURL: Sendable, Hashable {
     var path: String
     /// `memory://?reserve.bytes=N`: bytes of pre-faulted chunks the memory engine keeps ready (0: none).
     var memoryReserveBytes = 0
+    /// `memory://?huge.pages=true`: advise large memory chunks onto transparent huge pages.
+    var memoryHugePages = false
 
     init(_ url: String) throws(StorageError) {
         let parts = url.split(separator: "://", maxSplits: 1, omittingEmptySubsequences: false)
@@ -95,13 +99,20 @@ struct StorageURL: Sendable, Hashable {
             if pieces.count == 2 {
                 for option in pieces[1].split(separator: "&") {
                     let pair = option.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                    guard pair.count == 2, pair[0] == "reserve.bytes" else {
-                        throw .invalidURL(url, reason: "unknown memory:// option '\(option)' (supported: reserve.bytes=N)")
+                    switch (pair.first, pair.count) {
+                    case ("reserve.bytes", 2):
+                        guard let bytes = Int(pair[1]), bytes >= 0, bytes <= Self.memoryReserveBytesMax else {
+                            throw .invalidURL(url, reason: "reserve.bytes must be a whole number of bytes from 0 to \(Self.memoryReserveBytesMax)")
+                        }
+                        memoryReserveBytes = bytes
+                    case ("huge.pages", 2):
+                        guard let on = Bool(String(pair[1])) else {
+                            throw .invalidURL(url, reason: "huge.pages must be true or false")
+                        }
+                        memoryHugePages = on
+                    default:
+                        throw .invalidURL(url, reason: "unknown memory:// option '\(option)' (supported: reserve.bytes=N, huge.pages=true|false)")
                     }
-                    guard let bytes = Int(pair[1]), bytes >= 0, bytes <= Self.memoryReserveBytesMax else {
-                        throw .invalidURL(url, reason: "reserve.bytes must be a whole number of bytes from 0 to \(Self.memoryReserveBytesMax)")
-                    }
-                    memoryReserveBytes = bytes
                 }
             }
         case "file", "mmap":

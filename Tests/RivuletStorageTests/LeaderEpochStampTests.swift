@@ -54,7 +54,11 @@ import Testing
     @Test func memoryURL_reserveOption_isParsedAndChecked() throws {
         #expect(try StorageURL("memory://").memoryReserveBytes == 0)
         #expect(try StorageURL("memory://?reserve.bytes=33554432").memoryReserveBytes == 33_554_432)
+        #expect(try StorageURL("memory://").memoryHugePages == false)
+        let both = try StorageURL("memory://?huge.pages=true&reserve.bytes=1024")
+        #expect(both.memoryHugePages && both.memoryReserveBytes == 1024)
         for bad in ["memory://?reserve.bytes=-1", "memory://?reserve.bytes=lots", "memory://?reserve=1",
+                    "memory://?huge.pages=yes", "memory://?huge.pages",
                     "memory://?reserve.bytes", "memory://?reserve.bytes=\(StorageURL.memoryReserveBytesMax + 1)"] {
             #expect(throws: StorageError.self, "\(bad)") { _ = try StorageURL(bad) }
         }
@@ -82,7 +86,7 @@ import Testing
     }
 
     @Test func memoryEngine_withAReserve_storesAndReadsLikeAnyOther() throws {
-        let engine = try StorageEngines.open(url: "memory://?reserve.bytes=16777216", clock: ManualClock(wallMilliseconds: 1_700_000_000_000),
+        let engine = try StorageEngines.open(url: "memory://?reserve.bytes=16777216&huge.pages=true", clock: ManualClock(wallMilliseconds: 1_700_000_000_000),
                                              logger: Logger(label: "test"))
         let log = try engine.openLog(TopicPartition(topic: "reserve", partition: 0), config: LogConfig())
         var appended: [AppendedBatch] = []
