@@ -136,6 +136,11 @@ done
 check "groups: swift + confluent-kafka roundrobin" 180 \
   python3 "$clients/groups/group_check.py" --client swift --peer confluent --assignor roundrobin --bootstrap "$bootstrap" \
   --topic groups --rivulet "$rivulet"
+for peer in kafka-python aiokafka kcat; do
+  check "groups: swift + $peer range" 180 \
+    python3 "$clients/groups/group_check.py" --client swift --peer "$peer" --assignor range --bootstrap "$bootstrap" \
+    --topic groups --rivulet "$rivulet"
+done
 check "metrics: /metrics per API, connections and log sizes" 30 \
   python3 "$clients/metrics_check.py" --url "http://127.0.0.1:$metrics_port/metrics"
 check "shutdown: SIGTERM exits cleanly, file storage survives restart" 120 \
