@@ -416,4 +416,58 @@ import Testing
         }
         await harness.stop()
     }
+
+    @Test(arguments: assignors)
+    func membersBeyondThePartitionCount_sitIdle(assignor: String) async throws {
+        let harness = try await GroupHarness.start()
+        do {
+            try await harness.createTopic("few", partitions: 3)
+            var members: [GroupConsumer] = []
+            for _ in 0 ..< 5 {
+                let member = try harness.member(group: "few-\(assignor)", assignor: assignor)
+                try member.subscribe(["few"])
+                members.append(member)
+            }
+            let settled = await harness.until {
+                let owned = members.map(\.assignment)
+                return owned.map(\.count).sorted() == [0, 0, 1, 1, 1] && Set(owned.flatMap { $0 }) == Self.allPartitions("few", 3)
+                    && members.allSatisfy { !$0.membershipState.isRebalancing }
+                    && Set(members.map(\.membershipState.generationId)).count == 1
+            }
+            #expect(settled, "\(members.map(\.assignment))")
+            for member in members { await member.close() }
+        }
+        await harness.stop()
+    }
+
+    @Test(arguments: ["range", "cooperative-sticky"])
+    func changingTheSubscription_rejoins_andGivesUpOnlyTopicsNoLongerSubscribed(assignor: String) async throws {
+        let harness = try await GroupHarness.start()
+        do {
+            try await harness.createTopic("x", partitions: 2)
+            try await harness.createTopic("y", partitions: 2)
+            let revoked = Mutex<[TopicAndPartition]>([])
+            let member = try harness.member(group: "resub-\(assignor)", assignor: assignor, listener: ConsumerRebalanceListener(
+                onPartitionsRevoked: { partitions in revoked.withLock { $0 += partitions } }))
+            try member.subscribe(["x"])
+            #expect(await harness.until { Set(member.assignment) == Self.allPartitions("x", 2) && !member.membershipState.isRebalancing })
+            try member.subscribe(["x", "y"])
+            #expect(await harness.until {
+                Set(member.assignment) == Self.allPartitions("x", 2).union(Self.allPartitions("y", 2)) && !member.membershipState.isRebalancing
+            })
+            #expect(member.subscription == ["x", "y"])
+            try member.subscribe(["y"])
+            #expect(await harness.until { Set(member.assignment) == Self.allPartitions("y", 2) && !member.membershipState.isRebalancing })
+            // Cooperative: only x's partitions were ever revoked; eager revokes everything each time.
+            let all = revoked.withLock { $0 }
+            if assignor == "cooperative-sticky" {
+                #expect(Set(all) == Self.allPartitions("x", 2) && all.count == 2, "revoked \(all)")
+            } else {
+                #expect(all.count == 6, "revoked \(all)")
+            }
+            #expect(throws: ClientError.self) { try member.subscribe([]) }
+            await member.close()
+        }
+        await harness.stop()
+    }
 }
