@@ -365,16 +365,19 @@ import Testing
             await stranger.close()
             // Raw requests at the coordinator (node 0).
             func join(metadataBytes: Int, protocol name: String = "range") async throws -> Int16 {
-                try await harness.client.send(JoinGroupRequest(
+                let request = JoinGroupRequest(
                     groupId: "bad", sessionTimeoutMs: 6000, rebalanceTimeoutMs: 6000, memberId: "", protocolType: "consumer",
-                    protocols: [.init(name: name, metadata: ByteBuffer(repeating: 0, count: metadataBytes))]), toNode: 0).errorCode
+                    protocols: [.init(name: name, metadata: ByteBuffer(repeating: 0, count: metadataBytes))])
+                let response: JoinGroupResponse = try await harness.client.send(request, toNode: 0)
+                return response.errorCode
             }
             #expect(try await join(metadataBytes: 300_000) == KafkaErrorCode.messageTooLarge.rawValue)
             func commit(topic: String, partition: Int32, generation: Int32, memberId: String) async throws -> Int16? {
-                try await harness.client.send(OffsetCommitRequest(
+                let request = OffsetCommitRequest(
                     groupId: "bad", generationIdOrMemberEpoch: generation, memberId: memberId,
-                    topics: [.init(name: topic, partitions: [.init(partitionIndex: partition, committedOffset: 0)])]), toNode: 0)
-                    .topics.first?.partitions.first?.errorCode
+                    topics: [.init(name: topic, partitions: [.init(partitionIndex: partition, committedOffset: 0)])])
+                let response: OffsetCommitResponse = try await harness.client.send(request, toNode: 0)
+                return response.topics.first?.partitions.first?.errorCode
             }
             #expect(try await commit(topic: "bad", partition: 0, generation: state.generationId - 1, memberId: state.memberId)
                 == KafkaErrorCode.illegalGeneration.rawValue)
