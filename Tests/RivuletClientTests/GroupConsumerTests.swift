@@ -473,4 +473,29 @@ import Testing
         }
         await harness.stop()
     }
+
+    @Test func autoCommit_commitsPolledPositionsEveryInterval_andNotWhenDisabled() async throws {
+        let harness = try await GroupHarness.start()
+        do {
+            try await harness.createTopic("auto", partitions: 2)
+            try await harness.produce("auto", count: 30)
+            let auto = try harness.member(group: "auto-on")
+            let manual = try harness.member(group: "auto-off") { $0.enableAutoCommit = false }
+            try auto.subscribe(["auto"])
+            try manual.subscribe(["auto"])
+            let (ca, cm) = (Collector(auto), Collector(manual))
+            #expect(await harness.until { ca.count == 30 && cm.count == 30 })
+            let admin = Admin(cluster: harness.client)
+            // auto.commit.interval.ms is 1 s of clock time: wait 3 s, the members staying in their groups.
+            try await harness.clock.sleep(nanoseconds: 3_000_000_000)
+            #expect(try await admin.listGroupOffsets("auto-on").values.map(\.offset).reduce(0, +) == 30)
+            #expect(try await admin.listGroupOffsets("auto-off").isEmpty, "nothing committed without enable.auto.commit")
+            await ca.stop()
+            await cm.stop()
+            await auto.close()
+            await manual.close()
+            #expect(try await admin.listGroupOffsets("auto-off").isEmpty, "close commits only with enable.auto.commit")
+        }
+        await harness.stop()
+    }
 }
