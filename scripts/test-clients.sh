@@ -141,6 +141,8 @@ for peer in kafka-python aiokafka kcat; do
     python3 "$clients/groups/group_check.py" --client swift --peer "$peer" --assignor range --bootstrap "$bootstrap" \
     --topic groups --rivulet "$rivulet"
 done
+check "rivulet log roundtrip --bootstrap: 200 x 100 kB, acks=all" 120 \
+  "$rivulet" log roundtrip --bootstrap "$bootstrap" --topic log-roundtrip --batches 200 --batch-bytes 100000
 check "metrics: /metrics per API, connections and log sizes" 30 \
   python3 "$clients/metrics_check.py" --url "http://127.0.0.1:$metrics_port/metrics"
 check "shutdown: SIGTERM exits cleanly, file storage survives restart" 120 \
@@ -162,6 +164,8 @@ elif selected "swift client vs Tansu"; then
     check "swift client vs Tansu: produce and consume" 120 \
       python3 "$clients/swift_client_check.py" --rivulet "$rivulet" --bootstrap "127.0.0.1:$tansu_port" \
         --topic swift-client --records 5000
+    check "swift client vs Tansu: rivulet log roundtrip" 120 \
+      "$rivulet" log roundtrip --bootstrap "127.0.0.1:$tansu_port" --topic swift-roundtrip --batches 100 --batch-bytes 10000
   else
     printf 'FAIL  %-62s        Tansu did not start\n' "swift client vs Tansu: produce and consume"
     tail -n 10 "$work/tansu.log" | sed 's/^/        /'

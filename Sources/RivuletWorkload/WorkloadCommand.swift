@@ -5,7 +5,7 @@ import RivuletCore
 ///
 /// ```swift
 /// let (result, files) = try await WorkloadCommand.run(specPath: path, overrideArguments: ["--duration", "30s"]) { spec in
-///     try await EmbeddedWorkloadDriver(spec: spec)   // the adapter onto the Rivulet client
+///     try await KafkaWorkloadDriver.start(spec: spec)   // the Rivulet client against the spec's target
 /// }
 /// ```
 ///
@@ -51,7 +51,8 @@ public enum WorkloadCommand {
         if result.producersFellBehind {
             output("warning: producers ended \(result.scheduleLagRecordsAtEnd) records behind schedule; the target rate was not reached")
         }
-        output(result.summaryLine)
+        output("")
+        output(result.textReport)
         output("results: \(files.json)\n         \(files.csv)\n         \(files.svg)\n         \(files.text)")
         return (result, files)
     }
