@@ -38,6 +38,32 @@ import Testing
         try log.close()
     }
 
+    @Test(arguments: Backend.allCases)
+    func checksumVerified_skipsOnlyTheCRCPass(backend: Backend) throws {
+        let harness = try Harness(backend)
+        let log = try harness.open()
+        // A flipped byte in the records: caught by the store's own CRC check...
+        var corrupt = makeBatch(records: 2, timestampMs: 1_700_000_000_000).buffer
+        let last = corrupt.writerIndex - 1
+        corrupt.setInteger((corrupt.getInteger(at: last, as: UInt8.self) ?? 0) ^ 0xFF, at: last)
+        let batch = try RecordBatch(corrupt)
+        #expect(throws: StorageError.self) { _ = try log.append(batch, assignOffsets: true, partitionLeaderEpoch: 1) }
+        #expect(log.logEndOffset == 0)
+        // ...and not checked again when the caller says it verified the CRC (a broker always has).
+        _ = try log.append(batch, assignOffsets: true, partitionLeaderEpoch: 1, checksumVerified: true)
+        #expect(log.logEndOffset == 2)
+        // The header checks still run: a reserved compression codec is refused.
+        var reserved = makeBatch(records: 1, timestampMs: 1_700_000_000_000).buffer
+        let attributes = reserved.readerIndex + RecordBatchLayout.attributes
+        reserved.setInteger((reserved.getInteger(at: attributes, as: Int16.self) ?? 0) | 7, at: attributes)
+        let badHeader = try RecordBatch(reserved)
+        #expect(throws: StorageError.self) {
+            _ = try log.append(badHeader, assignOffsets: true, partitionLeaderEpoch: 1, checksumVerified: true)
+        }
+        #expect(log.logEndOffset == 2)
+        try log.close()
+    }
+
     @Test(arguments: Backend.durable)
     func stampedEpoch_survivesARestart(backend: Backend) throws {
         let harness = try Harness(backend)
