@@ -135,9 +135,9 @@ func registerEngineBenchmarks() {
     let brokerConfiguration = Benchmark.Configuration(
         metrics: [.mallocCountTotal, .wallClock], maxDuration: .seconds(5), maxIterations: 2000)
     for recordCount in [1, 100, 1000, 8000] {
-        // About 110 B per record stays in memory per sample: cap the samples of the big batches.
-        var produceConfiguration = brokerConfiguration
-        produceConfiguration.maxIterations = recordCount >= 8000 ? 400 : 2000
+        // The log is bounded by retention (`BrokerRun.start(boundedLog:)`), so big batches can run as
+        // many samples as small ones.
+        let produceConfiguration = brokerConfiguration
         let produceRun = SharedBrokerRun()
         Benchmark("Engine.Broker.Produce.memory.records\(recordCount)", configuration: produceConfiguration, closure: { benchmark in
             guard let run = produceRun.run, let request = produceRun.produce else { return }
@@ -147,7 +147,7 @@ func registerEngineBenchmarks() {
             }
             benchmark.stopMeasurement()
         }, setup: {
-            try await produceRun.start(records: recordCount)
+            try await produceRun.start(records: recordCount, boundedLog: true)
         }, teardown: {
             await produceRun.stop()
         })
@@ -161,7 +161,7 @@ func registerEngineBenchmarks() {
             }
             benchmark.stopMeasurement()
         }, setup: {
-            try await fetchRun.start(records: recordCount)
+            try await fetchRun.start(records: recordCount, boundedLog: false)
             guard let run = fetchRun.run else { return }
             let first = await run.broker.handle(.fetch(BrokerRun.fetchRequest()), context: run.context(.fetch))
             precondition(BrokerRun.fetchReturnedRecords(first, count: recordCount), "the benchmark's Fetch returned no batch")
@@ -179,8 +179,8 @@ private final class SharedBrokerRun: @unchecked Sendable {
     private(set) var run: BrokerRun?
     private(set) var produce: ProduceRequest?
 
-    func start(records: Int) async throws {
-        guard let run = try await BrokerRun.start(), let request = BrokerRun.produceRequest(records: records) else {
+    func start(records: Int, boundedLog: Bool) async throws {
+        guard let run = try await BrokerRun.start(boundedLog: boundedLog), let request = BrokerRun.produceRequest(records: records) else {
             preconditionFailure("the benchmark's broker did not start")
         }
         for _ in 0 ..< 64 {
@@ -264,13 +264,20 @@ private struct BrokerRun: Sendable {
     let cluster: EmbeddedCluster
     let broker: Broker
 
-    static func start() async throws -> BrokerRun? {
+    /// With `boundedLog` the topic keeps at most about 64 MiB (16 MiB segments, `retention.bytes`
+    /// 64 MiB, retention every 100 ms), so a long run appends into recycled memory chunks, as a
+    /// broker under retention does, instead of into ever more fresh pages.
+    static func start(boundedLog: Bool = false) async throws -> BrokerRun? {
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
-        let cluster = try EmbeddedCluster(EmbeddedCluster.Configuration(storageURL: "memory://", randomSeed: 1, logger: logger))
+        var configuration = EmbeddedCluster.Configuration(storageURL: "memory://", randomSeed: 1, logger: logger)
+        if boundedLog { configuration.customize = { $0.logRetentionCheckIntervalMs = 100 } }
+        let cluster = try EmbeddedCluster(configuration)
         try await cluster.start()
         guard let broker = cluster.broker(0) else { return nil }
-        let create = CreateTopicsRequest(topics: [.init(name: "alloc", numPartitions: 1, replicationFactor: 1)])
+        let configs: [CreateTopicsRequest.CreatableTopicConfig] = boundedLog
+            ? [.init(name: "segment.bytes", value: "16777216"), .init(name: "retention.bytes", value: "67108864")] : []
+        let create = CreateTopicsRequest(topics: [.init(name: "alloc", numPartitions: 1, replicationFactor: 1, configs: configs)])
         _ = await broker.handle(.createTopics(create), context: context(.createTopics))
         return BrokerRun(cluster: cluster, broker: broker)
     }

@@ -359,7 +359,8 @@ public final class Partition: Sendable {
 
     // MARK: Produce
 
-    /// Appends one validated batch as the leader: checks leadership, `min.insync.replicas` (acks=all)
+    /// Appends one validated batch (the caller has checked its CRC and header: `validateForProduce`,
+    /// so the log does not check the CRC again) as the leader: checks leadership, `min.insync.replicas` (acks=all)
     /// and the idempotent producer's sequence; stamps the leader epoch (and LogAppendTime when the
     /// topic uses it); appends with the next offsets; moves the high watermark; wakes waiters.
     ///
@@ -394,7 +395,7 @@ public final class Partition: Sendable {
             }
             let info: LogAppendInfo
             do throws(StorageError) {
-                info = try log.append(stamped, assignOffsets: true, partitionLeaderEpoch: state.leaderEpoch)
+                info = try log.append(stamped, assignOffsets: true, partitionLeaderEpoch: state.leaderEpoch, checksumVerified: true)
             } catch {
                 switch error {
                 case .logFailed, .io, .corruptLog: state.failure = error.description

@@ -44,7 +44,13 @@ public protocol LogStore: AnyObject {
     /// With `partitionLeaderEpoch` (a leader's append) the store also writes that epoch into the stored
     /// bytes (outside the CRC, like the base offset), so the caller need not copy the batch to stamp it;
     /// nil keeps the batch's own epoch (a follower's append).
-    func append(_ batch: RecordBatch, assignOffsets: Bool, partitionLeaderEpoch: Int32?) throws(StorageError) -> LogAppendInfo
+    ///
+    /// With `checksumVerified` the caller states that it has just checked this batch's CRC
+    /// (`RecordBatch.validate()`, as a broker does for every produced batch); the store then skips its
+    /// own CRC pass over the bytes (the header checks still run). The bytes cannot have changed in
+    /// between: a `RecordBatch` holds a `ByteBuffer`, a value.
+    func append(_ batch: RecordBatch, assignOffsets: Bool, partitionLeaderEpoch: Int32?,
+                checksumVerified: Bool) throws(StorageError) -> LogAppendInfo
 
     /// Appends every batch in `records` (a Produce request's or a Fetch response's `records` field),
     /// all or nothing as far as validation goes: one invalid batch rejects the whole set before any
@@ -99,10 +105,17 @@ public protocol LogStore: AnyObject {
 }
 
 extension LogStore {
-    /// `append(_:assignOffsets:partitionLeaderEpoch:)` keeping the batch's own partition leader epoch.
+    /// `append(_:assignOffsets:partitionLeaderEpoch:checksumVerified:)` keeping the batch's own
+    /// partition leader epoch and checking its CRC.
     @inlinable
     public func append(_ batch: RecordBatch, assignOffsets: Bool) throws(StorageError) -> LogAppendInfo {
-        try append(batch, assignOffsets: assignOffsets, partitionLeaderEpoch: nil)
+        try append(batch, assignOffsets: assignOffsets, partitionLeaderEpoch: nil, checksumVerified: false)
+    }
+
+    /// `append(_:assignOffsets:partitionLeaderEpoch:checksumVerified:)` checking the batch's CRC.
+    @inlinable
+    public func append(_ batch: RecordBatch, assignOffsets: Bool, partitionLeaderEpoch: Int32?) throws(StorageError) -> LogAppendInfo {
+        try append(batch, assignOffsets: assignOffsets, partitionLeaderEpoch: partitionLeaderEpoch, checksumVerified: false)
     }
 
     /// `read(from:maxBytes:maxOffset:)` up to the log end (a follower's read).

@@ -172,9 +172,16 @@ final class MemoryChunkPool: Sendable {
     }
 }
 
-/// One segment's bytes in memory: sealed chunks, which are never written again and are handed to
-/// readers as zero-copy slices, and one open chunk, which takes appends and is only ever copied from
-/// (a slice of it would make the next append copy the whole chunk). Batches never straddle chunks.
+/// One segment's bytes in memory: sealed chunks, which are never written again, and one open chunk,
+/// which takes appends. Batches never straddle chunks. Readers get zero-copy slices of both.
+///
+/// Slices of the open chunk: a write through `ByteBuffer`'s API into a chunk a reader shares would copy
+/// the whole chunk (copy-on-write), so appends after the chunk's first one write through the chunk's
+/// storage pointer, strictly past every byte handed out (readers never see bytes change: appended bytes
+/// are never rewritten, and a truncation below bytes handed out seals the chunk instead of rewinding
+/// it). The first append into a chunk goes through the ByteBuffer API, which copies the chunk if a
+/// reader of its previous use (a recycled chunk) still holds a slice; from then on the only sharers are
+/// this segment's own readers.
 final class MemorySegmentStorage: SegmentStorage, @unchecked Sendable {
     // @unchecked Sendable: a closed memory log hands its segments to its engine, which hands them to
     // the next owner; nobody touches them in between.
@@ -185,6 +192,8 @@ final class MemorySegmentStorage: SegmentStorage, @unchecked Sendable {
     private var sealedStarts: [Int] = []
     private var openChunk = ByteBuffer()
     private var openStart = 0
+    /// Whether a reader was handed a slice of the open chunk (then it is sealed, not rewound, on truncation).
+    private var openChunkExposed = false
     private var nextChunkBytes = MemoryChunkPool.chunkBytesMin
     private(set) var sizeBytes = 0
     let lastModifiedMs: Int64
@@ -200,12 +209,44 @@ final class MemorySegmentStorage: SegmentStorage, @unchecked Sendable {
         let count = batch.readableBytes
         if openChunk.writableBytes < count { startChunk(minimumBytes: count) }
         let index = openChunk.writerIndex
-        openChunk.writeImmutableBuffer(batch)
-        openChunk.setInteger(baseOffset, at: index + RecordBatchLayout.baseOffset)
-        if let partitionLeaderEpoch {
-            openChunk.setInteger(partitionLeaderEpoch, at: index + RecordBatchLayout.partitionLeaderEpoch)
+        if index > 0, Self.appendInPlace(batch, to: openChunk, at: index, baseOffset: baseOffset,
+                                         partitionLeaderEpoch: partitionLeaderEpoch) {
+            openChunk.moveWriterIndex(forwardBy: count)
+        } else {
+            // The chunk's first append (or no room by the storage's own bounds): through the API, which
+            // copies the chunk if anyone else still holds it.
+            openChunk.writeImmutableBuffer(batch)
+            openChunk.setInteger(baseOffset, at: index + RecordBatchLayout.baseOffset)
+            if let partitionLeaderEpoch {
+                openChunk.setInteger(partitionLeaderEpoch, at: index + RecordBatchLayout.partitionLeaderEpoch)
+            }
         }
         sizeBytes += count
+    }
+
+    /// Copies `batch` into `chunk`'s storage at `index` (at or past its writer index, so past every byte
+    /// handed out), stamping base offset and epoch, without copy-on-write; false when the storage is too
+    /// small (the caller then writes through the API). The caller moves the writer index.
+    private static func appendInPlace(_ batch: ByteBuffer, to chunk: ByteBuffer, at index: Int, baseOffset: Int64,
+                                      partitionLeaderEpoch: Int32?) -> Bool {
+        chunk.withVeryUnsafeBytes { storage -> Bool in
+            let count = batch.readableBytes
+            guard let base = storage.baseAddress, index >= 0, count >= RecordBatchLayout.partitionLeaderEpoch + 4,
+                  index + count <= storage.count else { return false }
+            // The bytes at `index...` are past everything any slice covers; nobody reads them until the
+            // writer index moves (under the log's owner's lock).
+            let destination = UnsafeMutableRawPointer(mutating: base + index)
+            batch.withUnsafeReadableBytes { source in
+                guard let from = source.baseAddress else { return }
+                destination.copyMemory(from: from, byteCount: count)
+            }
+            destination.storeBytes(of: baseOffset.bigEndian, toByteOffset: RecordBatchLayout.baseOffset, as: Int64.self)
+            if let partitionLeaderEpoch {
+                destination.storeBytes(of: partitionLeaderEpoch.bigEndian, toByteOffset: RecordBatchLayout.partitionLeaderEpoch,
+                                       as: Int32.self)
+            }
+            return true
+        }
     }
 
     /// Seals the open chunk and takes a new one: doubling from 64 KiB to 16 MiB, never much more than
@@ -227,6 +268,7 @@ final class MemorySegmentStorage: SegmentStorage, @unchecked Sendable {
             pool.give(openChunk)
         }
         openChunk = ByteBuffer()
+        openChunkExposed = false
         openStart = sizeBytes
     }
 
@@ -290,6 +332,14 @@ final class MemorySegmentStorage: SegmentStorage, @unchecked Sendable {
             if offset + count <= chunk.readableBytes, let slice = chunk.getSlice(at: chunk.readerIndex + offset, length: count) {
                 return slice
             }
+        } else if position >= openStart {
+            // Bytes already written to the open chunk are never written again (see the type's note).
+            let offset = position - openStart
+            if offset + count <= openChunk.readableBytes,
+               let slice = openChunk.getSlice(at: openChunk.readerIndex + offset, length: count) {
+                openChunkExposed = true
+                return slice
+            }
         }
         var copy = ByteBufferAllocator().buffer(capacity: count)
         forEachPiece(at: position, count: count) { copy.writeBytes($0) }
@@ -314,11 +364,25 @@ final class MemorySegmentStorage: SegmentStorage, @unchecked Sendable {
 
     func truncate(toSizeBytes size: Int) {
         guard size < sizeBytes else { return }
-        if size >= openStart {
+        if size >= openStart, openChunkExposed {
+            // Readers may hold bytes past `size`: keep them as they are (seal the kept part, never
+            // rewrite it) and append into a new chunk.
+            openChunk.moveWriterIndex(to: openChunk.readerIndex + size - openStart)
+            if openChunk.readableBytes > 0 {
+                sealedChunks.append(openChunk)
+                sealedStarts.append(openStart)
+            } else {
+                pool.give(openChunk)
+            }
+            openChunk = ByteBuffer()
+            openChunkExposed = false
+            openStart = size
+        } else if size >= openStart {
             openChunk.moveWriterIndex(to: openChunk.readerIndex + size - openStart)
         } else {
             if openChunk.capacity > 0 { pool.give(openChunk) }
             openChunk = ByteBuffer()
+            openChunkExposed = false
             while let start = sealedStarts.last, start >= size {
                 sealedStarts.removeLast()
                 pool.give(sealedChunks.removeLast())
@@ -357,6 +421,7 @@ final class MemorySegmentStorage: SegmentStorage, @unchecked Sendable {
     func delete() {
         if openChunk.capacity > 0 { pool.give(openChunk) }
         openChunk = ByteBuffer()
+        openChunkExposed = false
         while let chunk = sealedChunks.popLast() { pool.give(chunk) }
         sealedStarts = []
         openStart = 0

@@ -84,9 +84,11 @@ final class SegmentedLog: LogStore {
 
     // MARK: Append
 
-    func append(_ batch: RecordBatch, assignOffsets: Bool, partitionLeaderEpoch: Int32?) throws(StorageError) -> LogAppendInfo {
+    func append(_ batch: RecordBatch, assignOffsets: Bool, partitionLeaderEpoch: Int32?,
+                checksumVerified: Bool) throws(StorageError) -> LogAppendInfo {
         try checkWritable()
-        let baseOffset = try validate(batch, assignOffsets: assignOffsets, expectedBaseOffset: logEndOffset)
+        let baseOffset = try validate(batch, assignOffsets: assignOffsets, expectedBaseOffset: logEndOffset,
+                                      checksumVerified: checksumVerified)
         let now = clock.wallMilliseconds()
         var info = try appendValidated(batch, baseOffset: baseOffset, partitionLeaderEpoch: partitionLeaderEpoch, nowMs: now)
         info.isFlushed = try maybeFlush(nowMs: now)
@@ -136,13 +138,26 @@ final class SegmentedLog: LogStore {
     }
 
     /// Checks a batch before anything is written and returns the base offset it will be stored with.
-    private func validate(_ batch: RecordBatch, assignOffsets: Bool, expectedBaseOffset: Int64) throws(StorageError) -> Int64 {
+    /// `checksumVerified`: the caller has just checked the CRC, so only the header is checked here.
+    private func validate(_ batch: RecordBatch, assignOffsets: Bool, expectedBaseOffset: Int64,
+                          checksumVerified: Bool = false) throws(StorageError) -> Int64 {
         let size = batch.buffer.readableBytes
         guard size <= config.maxMessageBytes else { throw .batchTooLarge(sizeBytes: size, limitBytes: config.maxMessageBytes) }
-        do throws(RecordBatchError) {
-            try batch.validate()
-        } catch {
-            throw .invalidBatch(error)
+        if checksumVerified {
+            let header = batch.header
+            let position = batch.buffer.readerIndex
+            guard header.attributes.compression != nil else {
+                throw .invalidBatch(.invalidHeader(position: position, reason: "reserved compression codec \(header.attributes.rawValue & 7)"))
+            }
+            guard header.recordCount >= 0, header.lastOffsetDelta >= 0 else {
+                throw .invalidBatch(.invalidHeader(position: position, reason: "negative record count or last offset delta"))
+            }
+        } else {
+            do throws(RecordBatchError) {
+                try batch.validate()
+            } catch {
+                throw .invalidBatch(error)
+            }
         }
         let baseOffset = assignOffsets ? expectedBaseOffset : batch.header.baseOffset
         if !assignOffsets, baseOffset != expectedBaseOffset {

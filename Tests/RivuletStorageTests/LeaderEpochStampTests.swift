@@ -38,6 +38,32 @@ import Testing
         try log.close()
     }
 
+    @Test(arguments: Backend.allCases)
+    func checksumVerified_skipsOnlyTheCRCPass(backend: Backend) throws {
+        let harness = try Harness(backend)
+        let log = try harness.open()
+        // A flipped byte in the records: caught by the store's own CRC check...
+        var corrupt = makeBatch(records: 2, timestampMs: 1_700_000_000_000).buffer
+        let last = corrupt.writerIndex - 1
+        corrupt.setInteger((corrupt.getInteger(at: last, as: UInt8.self) ?? 0) ^ 0xFF, at: last)
+        let batch = try RecordBatch(corrupt)
+        #expect(throws: StorageError.self) { _ = try log.append(batch, assignOffsets: true, partitionLeaderEpoch: 1) }
+        #expect(log.logEndOffset == 0)
+        // ...and not checked again when the caller says it verified the CRC (a broker always has).
+        _ = try log.append(batch, assignOffsets: true, partitionLeaderEpoch: 1, checksumVerified: true)
+        #expect(log.logEndOffset == 2)
+        // The header checks still run: a reserved compression codec is refused.
+        var reserved = makeBatch(records: 1, timestampMs: 1_700_000_000_000).buffer
+        let attributes = reserved.readerIndex + RecordBatchLayout.attributes
+        reserved.setInteger((reserved.getInteger(at: attributes, as: Int16.self) ?? 0) | 7, at: attributes)
+        let badHeader = try RecordBatch(reserved)
+        #expect(throws: StorageError.self) {
+            _ = try log.append(badHeader, assignOffsets: true, partitionLeaderEpoch: 1, checksumVerified: true)
+        }
+        #expect(log.logEndOffset == 2)
+        try log.close()
+    }
+
     @Test(arguments: Backend.durable)
     func stampedEpoch_survivesARestart(backend: Backend) throws {
         let harness = try Harness(backend)
@@ -49,6 +75,53 @@ import Testing
         let stored = try batches(in: try log.read(from: 0, maxBytes: 1 << 20, maxOffset: nil).records)
         #expect(stored.map(\.header.partitionLeaderEpoch) == [12])
         try log.close()
+    }
+
+    @Test func memorySegment_slicesOfTheOpenChunk_neverChange() throws {
+        let pool = MemoryChunkPool()
+        let segment = MemorySegmentStorage(pool: pool, capacityBytes: 1 << 20, nowMs: 0)
+        let first = makeBatch(records: 2, timestampMs: 1_700_000_000_000).buffer
+        segment.append(first, stampingBaseOffset: 0, partitionLeaderEpoch: 1)
+        let slice = segment.read(at: 0, count: first.readableBytes)
+        let sliceBytes = Array(slice.readableBytesView)
+        // Appends after a reader took a slice of the open chunk land after it and leave it alone.
+        let second = makeBatch(records: 3, timestampMs: 1_700_000_000_001, byte: 0x62).buffer
+        segment.append(second, stampingBaseOffset: 2, partitionLeaderEpoch: 1)
+        #expect(Array(slice.readableBytesView) == sliceBytes)
+        let both = segment.read(at: 0, count: segment.sizeBytes)
+        let bothBytes = Array(both.readableBytesView)
+        var expectedSecond = Array(second.readableBytesView)
+        withUnsafeBytes(of: Int64(2).bigEndian) { expectedSecond.replaceSubrange(0 ..< 8, with: $0) }
+        withUnsafeBytes(of: Int32(1).bigEndian) { expectedSecond.replaceSubrange(12 ..< 16, with: $0) }
+        #expect(Array(bothBytes[first.readableBytes...]) == expectedSecond)
+        #expect(Array(bothBytes[..<first.readableBytes]) == sliceBytes)
+        // A truncation below bytes a reader holds, then a different append: the reader's bytes stay.
+        segment.truncate(toSizeBytes: first.readableBytes)
+        let third = makeBatch(records: 1, timestampMs: 1_700_000_000_002, byte: 0x7A).buffer
+        segment.append(third, stampingBaseOffset: 2, partitionLeaderEpoch: 2)
+        #expect(Array(both.readableBytesView) == bothBytes)
+        #expect(Array(slice.readableBytesView) == sliceBytes)
+        #expect(segment.sizeBytes == first.readableBytes + third.readableBytes)
+        let now = Array(segment.read(at: first.readableBytes, count: third.readableBytes).readableBytesView)
+        #expect(now[16...] == Array(third.readableBytesView)[16...])
+    }
+
+    @Test func recycledChunk_leavesAStaleReadersBytesAlone() throws {
+        let pool = MemoryChunkPool()
+        let old = MemorySegmentStorage(pool: pool, capacityBytes: 1 << 20, nowMs: 0)
+        let batch = makeBatch(records: 2, timestampMs: 1_700_000_000_000).buffer
+        old.append(batch, stampingBaseOffset: 0, partitionLeaderEpoch: 1)
+        let stale = old.read(at: 0, count: batch.readableBytes)
+        let staleBytes = Array(stale.readableBytesView)
+        old.delete()
+        #expect(pool.idleBytes >= MemoryChunkPool.chunkBytesMin)
+        // The next segment takes the recycled chunk; its appends must not write into the stale slice.
+        let next = MemorySegmentStorage(pool: pool, capacityBytes: 1 << 20, nowMs: 0)
+        for index in 0 ..< 3 {
+            let other = makeBatch(records: 1, timestampMs: 1_700_000_000_000, byte: 0x41 + UInt8(index)).buffer
+            next.append(other, stampingBaseOffset: Int64(index), partitionLeaderEpoch: 9)
+        }
+        #expect(Array(stale.readableBytesView) == staleBytes)
     }
 
     @Test func memoryURL_reserveOption_isParsedAndChecked() throws {
