@@ -156,7 +156,8 @@ final class ProducerWorker: Sendable {
             let outstanding = self
             let intendedTimes = intended
             await producer.send(WorkloadSendBatch(topic: topic, records: records)) { result in
-                measurements.recordSend(result, intended: intendedTimes, handedAtNanoseconds: handedAt, now: clock.monotonicNanoseconds())
+                measurements.recordSend(result, intended: intendedTimes, handedAtNanoseconds: handedAt,
+                                        now: result.completedAtNanoseconds ?? clock.monotonicNanoseconds())
                 outstanding.outstanding.subtract(result.records.count, ordering: .relaxed)
             }
             // A producer behind its schedule never sleeps; without this it could hold a thread of the
@@ -185,7 +186,8 @@ final class ProducerWorker: Sendable {
         let clock = clock
         measurements.handedToDriver.add(1, ordering: .relaxed)
         await producer.send(WorkloadSendBatch(topic: topic, records: [WorkloadRecord(key: nil, value: buffer)])) { outcome in
-            measurements.recordSend(outcome, intended: [at], handedAtNanoseconds: at, now: clock.monotonicNanoseconds())
+            measurements.recordSend(outcome, intended: [at], handedAtNanoseconds: at,
+                                    now: outcome.completedAtNanoseconds ?? clock.monotonicNanoseconds())
             result.withLock { $0 = outcome }
         }
         let deadline = at &+ timeout.nanosecondsClamped

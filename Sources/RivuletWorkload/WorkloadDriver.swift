@@ -164,12 +164,18 @@ public struct WorkloadSendResult: Sendable {
     public var baseOffset: Int64
     /// nil on success.
     public var error: WorkloadSendError?
+    /// When the records completed, on the runner's clock (`EngineClock.monotonicNanoseconds`), for
+    /// a driver that reports a run of completions after the fact; nil: the runner reads its clock
+    /// when the completion is called.
+    public var completedAtNanoseconds: UInt64?
 
-    public init(records: Range<Int>, partition: Int32, baseOffset: Int64, error: WorkloadSendError? = nil) {
+    public init(records: Range<Int>, partition: Int32, baseOffset: Int64, error: WorkloadSendError? = nil,
+                completedAtNanoseconds: UInt64? = nil) {
         self.records = records
         self.partition = partition
         self.baseOffset = baseOffset
         self.error = error
+        self.completedAtNanoseconds = completedAtNanoseconds
     }
 }
 

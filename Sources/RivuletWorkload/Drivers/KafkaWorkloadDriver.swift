@@ -1,0 +1,192 @@
+import Logging
+import RivuletBroker
+import RivuletClient
+import RivuletCore
+import RivuletTransport
+import Synchronization
+
+/// The `WorkloadDriver` over the Rivulet client: real producers, consumers and an admin client
+/// against an embedded Rivulet broker (in-process or TCP transport, any storage) or an external
+/// Kafka-compatible cluster (`target: kafka://host:port`). OMB's Kafka driver in Swift.
+///
+/// ```swift
+/// let driver = try await KafkaWorkloadDriver.start(spec: spec, clock: clock)
+/// let result = try await WorkloadRunner(spec: spec, driver: driver, clock: clock).run()   // closes the driver
+/// ```
+///
+/// - Topics are created through `Admin` (partitions, replication factor, `min.insync.replicas`)
+///   and deleted through it when the driver closes.
+/// - Each producer and consumer has its own `ClusterClient` (its own connections), as separate
+///   Kafka clients would. Producers use the spec's `acks`, `linger.ms`, `batch.size` and
+///   `compression.type` (idempotence follows Kafka's default: on with acks=all).
+/// - Consumers of one subscription share its partitions (`StaticSubscriptionGroup`: assigned
+///   partitions, the seam for consumer groups).
+/// - End-to-end latency: the runner writes the intended send time into the first 8 bytes of every
+///   value and reads it back from what the consumers deliver, on the runner's clock (this process).
+/// - Faults: on embedded targets, `EmbeddedFaultInjector` (delay and pause through the broker's
+///   `FaultyRequestHandler`, kill/restart through the cluster, partition through the in-process
+///   network); none for external clusters.
+///
+/// Isolation: `Sendable`; the runner calls it from several tasks.
+public final class KafkaWorkloadDriver: WorkloadDriver {
+    /// `rivulet` for embedded targets, `kafka` for external clusters.
+    public let name: String
+    /// Where the clients connect.
+    public let target: KafkaWorkloadTarget
+    let clock: any EngineClock
+    let seed: UInt64
+    private let admin: Admin
+    private let injector: EmbeddedFaultInjector?
+    private let state = Mutex<State>(State())
+
+    private struct State {
+        var topics: [String: Int] = [:]
+        var createdTopics: [String] = []
+        var subscriptions: [String: StaticSubscriptionGroup] = [:]
+        var closed = false
+    }
+
+    /// How long topic creation and metadata waits may take.
+    static let setupTimeoutMs: Int64 = 30_000
+
+    /// A driver over an already started target. The driver closes the target.
+    public init(target: KafkaWorkloadTarget, clock: any EngineClock = SystemClock(), seed: UInt64 = 1) {
+        self.target = target
+        self.clock = clock
+        self.seed = seed
+        name = target.embedded == nil ? "kafka" : "rivulet"
+        admin = Admin(cluster: ClusterClient(config: target.clientConfig(clientId: "rivulet-workload-admin", clock: clock, seed: seed),
+                                             transport: target.transport))
+        injector = target.embedded.map { EmbeddedFaultInjector(cluster: $0, usesInProcessNetwork: target.listeners == nil) }
+    }
+
+    /// Starts the target of `spec` and returns a driver for it.
+    ///
+    /// - Throws: `KafkaWorkloadTarget.StartError`.
+    public static func start(spec: WorkloadSpec, clock: any EngineClock = SystemClock(), ownsStorageDirectory: Bool = false,
+                             logger: Logger? = nil) async throws -> KafkaWorkloadDriver {
+        let target = try await KafkaWorkloadTarget.start(spec: spec, clock: clock, ownsStorageDirectory: ownsStorageDirectory,
+                                                         logger: logger)
+        return KafkaWorkloadDriver(target: target, clock: clock, seed: spec.seed)
+    }
+
+    public var faultInjector: (any WorkloadFaultInjector)? { injector }
+
+    // MARK: Topics
+
+    public func createTopics(_ topics: [WorkloadTopic]) async throws {
+        let requests = topics.map { topic in
+            NewTopic(name: topic.name, partitions: Int32(clamping: topic.partitions),
+                     replicationFactor: Int16(clamping: topic.replicationFactor),
+                     configs: topic.minInsyncReplicas > 1 ? ["min.insync.replicas": "\(topic.minInsyncReplicas)"] : [:])
+        }
+        let results = try await admin.createTopics(requests)
+        for result in results where result.error == nil {
+            state.withLock { $0.createdTopics.append(result.name) }
+        }
+        if let failed = results.first(where: { $0.error != nil }), let error = failed.error {
+            throw DriverError(message: "creating topic \(failed.name): \(error)")
+        }
+        for topic in topics {
+            let metadata = try await admin.cluster.topicMetadata(topic.name, timeoutMs: Self.setupTimeoutMs, requireLeaders: true,
+                                                                 allowAutoCreate: false)
+            guard metadata.partitionCount == topic.partitions else {
+                throw DriverError(message: "topic \(topic.name) has \(metadata.partitionCount) partitions, expected \(topic.partitions)")
+            }
+            state.withLock { $0.topics[topic.name] = topic.partitions }
+        }
+    }
+
+    private func partitionCount(of topic: String) throws -> Int {
+        guard let count = state.withLock({ $0.topics[topic] }) else { throw DriverError(message: "unknown topic \(topic)") }
+        return count
+    }
+
+    // MARK: Producers and consumers
+
+    public func createProducer(_ info: WorkloadProducerInfo) async throws -> any WorkloadProducer {
+        let partitions = try partitionCount(of: info.topic)
+        let cluster = ClusterClient(config: target.clientConfig(clientId: "rivulet-workload-producer-\(info.index)", clock: clock,
+                                                               seed: seed &+ UInt64(info.index) &* 7919),
+                                    transport: target.transport)
+        var config = ProducerConfig()
+        config.acks = switch info.config.acks {
+        case .none: .none
+        case .leader: .leader
+        case .all: .all
+        }
+        config.lingerMs = Int64(info.config.lingerMs)
+        config.batchSizeBytes = info.config.batchSizeBytes
+        config.compression = info.config.compression
+        let producer: Producer
+        do {
+            producer = try Producer(cluster: cluster, config: config)
+            // Fetch the topic's metadata now, not on the first timed send.
+            _ = try await cluster.topicMetadata(info.topic, timeoutMs: Self.setupTimeoutMs, requireLeaders: true, allowAutoCreate: false)
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        return KafkaWorkloadProducer(index: info.index, topic: info.topic, producer: producer, partitionCount: partitions, clock: clock)
+    }
+
+    public func createConsumer(_ info: WorkloadConsumerInfo, handler: @escaping WorkloadReceiveHandler) async throws -> any WorkloadConsumer {
+        let partitions = try partitionCount(of: info.topic)
+        let key = info.topic + "\u{0}" + info.subscription
+        let group = state.withLock { state -> StaticSubscriptionGroup in
+            if let existing = state.subscriptions[key] { return existing }
+            let group = StaticSubscriptionGroup(name: info.subscription, topic: info.topic, partitionCount: partitions)
+            state.subscriptions[key] = group
+            return group
+        }
+        let cluster = ClusterClient(config: target.clientConfig(clientId: "rivulet-workload-consumer-\(info.index)", clock: clock,
+                                                               seed: seed &+ 0x10000 &+ UInt64(info.index)),
+                                    transport: target.transport)
+        var config = ConsumerConfig()
+        config.autoOffsetReset = .earliest
+        config.fetchMaxWaitMs = 100
+        config.maxPollRecords = 10_000
+        let consumer: Consumer
+        do {
+            consumer = try Consumer(cluster: cluster, config: config)
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        let workloadConsumer = KafkaWorkloadConsumer(index: info.index, topic: info.topic, consumer: consumer, subscription: group,
+                                                     clock: clock, handler: handler)
+        workloadConsumer.start()
+        return workloadConsumer
+    }
+
+    // MARK: Closing
+
+    public func close() async {
+        let topics = state.withLock { state -> [String] in
+            guard !state.closed else { return [] }
+            state.closed = true
+            return state.createdTopics
+        }
+        if !topics.isEmpty {
+            // Best effort: a cluster that is gone (a killed broker) must not hold the run up.
+            let admin = admin
+            let deletion = Task { _ = try? await admin.deleteTopics(topics) }
+            let timer = Task { [clock] in
+                try? await clock.sleep(nanoseconds: 5_000_000_000)
+                deletion.cancel()
+            }
+            await deletion.value
+            timer.cancel()
+        }
+        await admin.close()
+        await admin.cluster.close()
+        await target.close()
+    }
+
+    /// Why a setup call failed.
+    public struct DriverError: Error, Sendable, CustomStringConvertible {
+        /// What failed.
+        public let message: String
+        public var description: String { message }
+    }
+}
