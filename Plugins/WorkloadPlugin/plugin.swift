@@ -1,35 +1,41 @@
 import Foundation
 import PackagePlugin
 
-/// `swift package workload -- [options]`: builds `rivulet` in release and runs `rivulet run`
-/// with the arguments after `--`. Pass `--debug` before `--` to use a debug build instead.
+/// `swift package workload -- SPEC [rivulet run options]`: builds `rivulet` in release and runs
+/// `rivulet run SPEC ...` in the package directory (results go to `results/`).
+///
+/// Put `--` before the tool's arguments (SwiftPM otherwise swallows some of them). Pass
+/// `--debug` before `--` to run a debug build instead. Linux has no plugin sandbox; on macOS the
+/// tool writes files and opens sockets, so run it as
+/// `swift package --disable-sandbox workload -- ...`. The plugin exits with the tool's status.
 @main
 struct WorkloadPlugin: CommandPlugin {
+    /// Why the plugin failed.
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
     func performCommand(context: PluginContext, arguments: [String]) async throws {
         var extractor = ArgumentExtractor(arguments)
         let debug = extractor.extractFlag(named: "debug") > 0
         let toolArguments = extractor.remainingArguments.filter { $0 != "--" }
-        let executable: URL
-        if debug {
-            executable = try context.tool(named: "rivulet").url
-        } else {
-            let result = try packageManager.build(.product("rivulet"), parameters: .init(configuration: .release))
-            guard result.succeeded,
-                  let built = result.builtArtifacts.first(where: { $0.kind == .executable && $0.url.lastPathComponent == "rivulet" })
-            else {
-                Diagnostics.error("building rivulet in release failed:\n\(result.logText)")
-                return
-            }
-            executable = built.url
+        let configuration: PackageManager.BuildConfiguration = debug ? .debug : .release
+        var parameters = PackageManager.BuildParameters(configuration: configuration)
+        parameters.logging = .concise
+        let result = try packageManager.build(.product("rivulet"), parameters: parameters)
+        guard result.succeeded,
+              let built = result.builtArtifacts.first(where: { $0.kind == .executable && $0.url.lastPathComponent == "rivulet" })
+        else {
+            throw Failure(description: "building rivulet (\(configuration)) failed:\n\(result.logText)")
         }
         let process = Process()
-        process.executableURL = executable
+        process.executableURL = built.url
         process.arguments = ["run"] + toolArguments
         process.currentDirectoryURL = context.package.directoryURL
         try process.run()
         process.waitUntilExit()
         if process.terminationStatus != 0 {
-            Diagnostics.error("rivulet run exited with status \(process.terminationStatus)")
+            throw Failure(description: "rivulet run exited with status \(process.terminationStatus)")
         }
     }
 }

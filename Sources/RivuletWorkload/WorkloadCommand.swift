@@ -51,7 +51,8 @@ public enum WorkloadCommand {
         if result.producersFellBehind {
             output("warning: producers ended \(result.scheduleLagRecordsAtEnd) records behind schedule; the target rate was not reached")
         }
-        output(result.summaryLine)
+        output("")
+        output(result.textReport)
         output("results: \(files.json)\n         \(files.csv)\n         \(files.svg)\n         \(files.text)")
         return (result, files)
     }
