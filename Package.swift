@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(name: "RivuletCoordinationTests", dependencies: ["RivuletCoordination", "RivuletCore", nioCore, nioPosix]),
         .testTarget(name: "RivuletTransportTests", dependencies: ["RivuletTransport", "RivuletWire", "RivuletCore", nioCore, nioPosix]),
         .testTarget(name: "RivuletBrokerTests", dependencies: [
-            "RivuletBroker", "RivuletClient", "RivuletTransport", "RivuletStorage", "RivuletCoordination",
+            "RivuletBroker", "RivuletClient", "RivuletConformance", "RivuletTransport", "RivuletStorage", "RivuletCoordination",
             "RivuletWire", "RivuletCore", nioCore,
         ]),
         .testTarget(name: "RivuletClientTests", dependencies: [

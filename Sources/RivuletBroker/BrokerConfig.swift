@@ -92,6 +92,9 @@ public struct BrokerConfig: Sendable {
     public var replicaFetchResponseMaxBytes: Int32
     /// `replica.fetch.backoff.ms`: how long a follower waits after a fetch error (Kafka 1000).
     public var replicaFetchBackoffMs: Int64
+    /// `replica.socket.timeout.ms`: how long a follower waits for a leader's answer before it
+    /// reconnects (Kafka 30000; must exceed `replica.fetch.wait.max.ms`).
+    public var replicaSocketTimeoutMs: Int64
     /// `unclean.leader.election.enable`: whether a replica outside the ISR may become leader when no
     /// in-sync replica is alive (losing acknowledged records). Off, as in Kafka; topics may override it.
     public var uncleanLeaderElectionEnable: Bool
@@ -151,6 +154,7 @@ public struct BrokerConfig: Sendable {
         self.replicaFetchMaxBytes = Defaults.replicaFetchMaxBytes
         self.replicaFetchResponseMaxBytes = Defaults.replicaFetchResponseMaxBytes
         self.replicaFetchBackoffMs = Defaults.replicaFetchBackoffMs
+        self.replicaSocketTimeoutMs = Defaults.replicaSocketTimeoutMs
         self.uncleanLeaderElectionEnable = Defaults.uncleanLeaderElectionEnable
         self.zookeeperSessionTimeoutMs = Defaults.zookeeperSessionTimeoutMs
         self.metadataRefreshIntervalMs = Defaults.metadataRefreshIntervalMs
@@ -187,6 +191,7 @@ public struct BrokerConfig: Sendable {
         public static let replicaFetchMaxBytes: Int32 = 1_048_576
         public static let replicaFetchResponseMaxBytes: Int32 = 10_485_760
         public static let replicaFetchBackoffMs: Int64 = 1000
+        public static let replicaSocketTimeoutMs: Int64 = 30_000
         public static let uncleanLeaderElectionEnable = false
         public static let zookeeperSessionTimeoutMs = 18_000
         public static let metadataRefreshIntervalMs: Int64 = 5000
@@ -215,6 +220,8 @@ public struct BrokerConfig: Sendable {
         try check(replicaFetchMaxBytes >= 1, "replica.fetch.max.bytes", replicaFetchMaxBytes, "must be at least 1")
         try check(replicaFetchResponseMaxBytes >= 1, "replica.fetch.response.max.bytes", replicaFetchResponseMaxBytes, "must be at least 1")
         try check(replicaFetchBackoffMs >= 1, "replica.fetch.backoff.ms", replicaFetchBackoffMs, "must be at least 1")
+        try check(replicaSocketTimeoutMs > replicaFetchWaitMaxMs, "replica.socket.timeout.ms", replicaSocketTimeoutMs,
+                  "must exceed replica.fetch.wait.max.ms \(replicaFetchWaitMaxMs)")
         try check(zookeeperSessionTimeoutMs >= 1, "zookeeper.session.timeout.ms", zookeeperSessionTimeoutMs, "must be at least 1")
         try check(metadataRefreshIntervalMs >= 1, "metadata.refresh.interval.ms", metadataRefreshIntervalMs, "must be at least 1")
         try check(producerIdBlockSize >= 1, "producer.id.block.size", producerIdBlockSize, "must be at least 1")

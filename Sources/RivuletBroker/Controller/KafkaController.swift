@@ -25,7 +25,7 @@ import Synchronization
 /// change by a leader is never overwritten; the loser retries with what it reads. After writing, the
 /// controller bumps `/rivulet/metadata_change`, which every broker watches (the controller's
 /// LeaderAndIsr: brokers learn leadership from the znodes, not from a request).
-final class KafkaController: Sendable {
+public final class KafkaController: Sendable {
     private struct State {
         var activeEpoch: Int32?
         var elections = 0
@@ -174,7 +174,7 @@ final class KafkaController: Sendable {
     }
 
     /// The controller's decision for one partition, nil when nothing changes (pure, for tests).
-    static func nextState(_ state: PartitionStateZNode, replicas: [Int32], live: Set<Int32>, unclean: Bool,
+    public static func nextState(_ state: PartitionStateZNode, replicas: [Int32], live: Set<Int32>, unclean: Bool,
                           controllerEpoch: Int32) -> PartitionStateZNode? {
         let liveIsr = state.isr.filter { live.contains($0) }
         if state.leader >= 0, live.contains(state.leader) {

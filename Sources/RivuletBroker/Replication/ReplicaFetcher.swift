@@ -98,6 +98,7 @@ final class ReplicaFetcher: Sendable {
     func stop() async {
         let task = state.withLock { state -> Task<Void, Never>? in
             state.stopped = true
+            state.partitions.removeAll()
             defer { state.task = nil }
             return state.task
         }
@@ -174,6 +175,33 @@ final class ReplicaFetcher: Sendable {
         state.withLock { $0.partitions[target.topicPartition]?.target == target }
     }
 
+    /// Sends `request` and waits for its answer at most `replica.socket.timeout.ms`; cancelling the
+    /// caller (a fetcher being stopped) ends the wait at once even while the leader holds the request.
+    private func send<Request: KafkaRequest>(_ request: Request, over connection: NegotiatedConnection) async throws -> Request.Response {
+        let future = ResponseFuture<Request.Response>()
+        let sender = Task {
+            do {
+                future.succeed(try await connection.send(request))
+            } catch {
+                future.fail(error)
+            }
+        }
+        let timeoutMs = config.replicaSocketTimeoutMs
+        let timer = Task { [clock, leaderAddress] in
+            try await clock.sleep(nanoseconds: UInt64(max(1, timeoutMs)) * 1_000_000)
+            future.fail(TransportError.timedOut(leaderAddress, afterMs: timeoutMs))
+        }
+        defer {
+            timer.cancel()
+            _ = sender
+        }
+        return try await withTaskCancellationHandler {
+            try await future.value
+        } onCancel: {
+            future.fail(CancellationError())
+        }
+    }
+
     // MARK: Truncation (KIP-101, KIP-279)
 
     private func truncate(_ targets: [FollowTarget], over connection: NegotiatedConnection) async throws {
@@ -211,7 +239,7 @@ final class ReplicaFetcher: Sendable {
         let request = OffsetForLeaderEpochRequest(replicaId: config.nodeId, topics: byTopic.map {
             OffsetForLeaderEpochRequest.OffsetForLeaderTopic(topic: $0.key, partitions: $0.value)
         })
-        let response = try await connection.send(request)
+        let response = try await send(request, over: connection)
         var answers: [TopicPartition: OffsetForLeaderEpochResponse.EpochEndOffset] = [:]
         for topic in response.topics {
             for partition in topic.partitions {
@@ -283,7 +311,7 @@ final class ReplicaFetcher: Sendable {
             maxWaitMs: Int32(clamping: config.replicaFetchWaitMaxMs), minBytes: 1, maxBytes: config.replicaFetchResponseMaxBytes,
             isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
             topics: byTopic.map { name, entry in FetchRequest.FetchTopic(topic: name, topicId: entry.0, partitions: entry.1) })
-        let response = try await connection.send(request)
+        let response = try await send(request, over: connection)
         if response.errorCode != 0 {
             logger.debug("fetch from leader \(leaderId) failed with error \(response.errorCode)")
             for position in positions.values { delay(position.target) }

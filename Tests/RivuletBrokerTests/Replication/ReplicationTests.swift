@@ -71,4 +71,66 @@ struct ReplicationTests {
         #expect(expanded, "ISR \(leaderReplica.isr)")
         await producer.close()
     }
+
+    @Test("consumers read only below the high watermark: an acks=1 write no follower has yet stays invisible")
+    func highWatermark_boundsConsumerReads() async throws {
+        let fixture = try await ReplicatedClusterFixture.start(replicaLagTimeMaxMs: 10_000)
+        defer { Task { await fixture.stop() } }
+        try await fixture.createTopic("hw", partitions: 1)
+        let leader = try #require(fixture.cluster.leader(of: "hw", partition: 0))
+        let leaderReplica = try #require(fixture.replica("hw", on: leader))
+        let producer = try fixture.producer(acks: .all)
+        _ = try await producer.send(topic: "hw", partition: 0, key: nil, value: ReplicatedClusterFixture.encode(0))
+        #expect(leaderReplica.highWatermark == 1)
+        // Followers' fetches are held at the leader: an acks=1 write is appended but not replicated.
+        let faults = try #require(fixture.cluster.faults(of: leader))
+        faults.setDelay(800, for: [.fetch])
+        try await Task.sleep(for: .milliseconds(150))
+        let acksOne = try fixture.producer(acks: .leader)
+        let metadata = try await acksOne.send(topic: "hw", partition: 0, key: nil, value: ReplicatedClusterFixture.encode(1))
+        #expect(metadata.offset == 1)
+        #expect(leaderReplica.logEndOffset == 2)
+        #expect(leaderReplica.highWatermark == 1, "HW \(leaderReplica.highWatermark)")
+        let connection = try await fixture.cluster.transport.connect(to: try #require(fixture.cluster.address(of: leader)), clientId: "hw")
+        let fetch = try await connection.send(FetchRequest(maxWaitMs: 0, minBytes: 0, topics: [
+            .init(topic: "hw", partitions: [.init(partition: 0, fetchOffset: 1, partitionMaxBytes: 1 << 20)]),
+        ]), version: 12)
+        let data = try #require(fetch.responses.first?.partitions.first)
+        #expect(data.highWatermark == 1)
+        #expect((data.records?.readableBytes ?? 0) == 0, "a consumer read above the high watermark")
+        faults.clearDelays()
+        let committed = await holdsEventually { leaderReplica.highWatermark == 2 }
+        #expect(committed)
+        await connection.close()
+        await producer.close()
+        await acksOne.close()
+    }
+
+    @Test("acks=all below min.insync.replicas gets NOT_ENOUGH_REPLICAS; acks=1 still works")
+    func minInsyncReplicas_refusesAcksAll() async throws {
+        let fixture = try await ReplicatedClusterFixture.start(replicaLagTimeMaxMs: 200, minInsyncReplicas: 2)
+        defer { Task { await fixture.stop() } }
+        try await fixture.createTopic("minisr", partitions: 1)
+        let leader = try #require(fixture.cluster.leader(of: "minisr", partition: 0))
+        let leaderReplica = try #require(fixture.replica("minisr", on: leader))
+        try #require(fixture.cluster.faults(of: leader)).setDelay(5000, for: [.fetch])
+        let writer = try fixture.producer(acks: .leader)
+        _ = try await writer.send(topic: "minisr", partition: 0, key: nil, value: ReplicatedClusterFixture.encode(0))
+        let shrunk = await holdsEventually(timeoutMs: 3000) { leaderReplica.isr == [leader] }
+        #expect(shrunk, "ISR \(leaderReplica.isr)")
+        let connection = try await fixture.cluster.transport.connect(to: try #require(fixture.cluster.address(of: leader)), clientId: "minisr")
+        var builder = RecordBatchBuilder()
+        try builder.append(timestampMs: 1, key: nil, value: ReplicatedClusterFixture.encode(1))
+        let records = try builder.build().buffer
+        let answer = try await connection.send(ProduceRequest(acks: -1, timeoutMs: 1000, topicData: [
+            .init(name: "minisr", partitionData: [.init(index: 0, records: records)]),
+        ]), version: 9)
+        #expect(answer.responses.first?.partitionResponses.first?.errorCode == KafkaErrorCode.notEnoughReplicas.rawValue)
+        let acksOne = try await connection.send(ProduceRequest(acks: 1, timeoutMs: 1000, topicData: [
+            .init(name: "minisr", partitionData: [.init(index: 0, records: records)]),
+        ]), version: 9)
+        #expect(acksOne.responses.first?.partitionResponses.first?.errorCode == 0)
+        await connection.close()
+        await writer.close()
+    }
 }
