@@ -218,8 +218,13 @@ public final class WorkloadRunner: Sendable {
         let unacknowledged = await cleanup.value
         let lags = workers.map { $0.lagAtEnd(outcome.endNanoseconds &- 1) }
         let lag = (records: lags.reduce(Int64(0)) { $0 + $1.records }, seconds: lags.map(\.seconds).max() ?? 0)
-        return buildResult(context: context, outcome: outcome, events: scheduler.events, unacknowledged: unacknowledged,
-                           scheduleLag: lag, startedAtWallMs: trafficStartWallMs, environment: environment)
+        var result = buildResult(context: context, outcome: outcome, events: scheduler.events, unacknowledged: unacknowledged,
+                                 scheduleLag: lag, startedAtWallMs: trafficStartWallMs, environment: environment)
+        // A driver that measured more (recovery after faults, the history check) adds it.
+        if let contributor = driver as? any WorkloadResultContributor {
+            await contributor.contribute(to: &result, trafficStartNanoseconds: trafficStart)
+        }
+        return result
     }
 
     /// Closes the final window, waits for outstanding sends, undoes faults, closes everything.

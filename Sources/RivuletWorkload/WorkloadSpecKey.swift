@@ -31,6 +31,12 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
     case brokers
     case replicationFactor
     case minInsyncReplicas
+    case coordinator
+    case sessionTimeoutMs
+    case replicaLagTimeMaxMs
+    case replicaFetchBackoffMs
+    case requestTimeoutMs
+    case checkHistory
     case seed
     case fault
 
@@ -57,6 +63,9 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
         case .topics, .partitionsPerTopic, .subscriptionsPerTopic, .producersPerTopic, .consumerPerSubscription,
              .randomizedPayloadPoolSize, .brokers, .replicationFactor, .minInsyncReplicas:
             "integer"
+        case .sessionTimeoutMs, .replicaLagTimeMaxMs, .replicaFetchBackoffMs, .requestTimeoutMs: "integer"
+        case .coordinator: "memory, memory://name, zk://host:port[/chroot]"
+        case .checkHistory: "true, false"
         case .messageSize, .batchSizeBytes, .lingerMs, .testDurationMinutes, .warmupDurationMinutes: "integer"
         case .keyDistributor: "NO_KEY, KEY_ROUND_ROBIN, RANDOM_NANO"
         case .useRandomizedPayloads: "true, false"
@@ -103,6 +112,12 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
         case .brokers: "1"
         case .replicationFactor: "1"
         case .minInsyncReplicas: "1"
+        case .coordinator: "memory (a private in-process ensemble)"
+        case .sessionTimeoutMs: "6000"
+        case .replicaLagTimeMaxMs: "30000"
+        case .replicaFetchBackoffMs: "1000"
+        case .requestTimeoutMs: "30000"
+        case .checkHistory: "true with a kill, pause, restart or partition fault, else false"
         case .seed: "1"
         case .fault: "none"
         }
@@ -116,7 +131,7 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
         case .consumerBacklogSizeGB: "GiB (2^30 bytes)"
         case .testDurationMinutes, .warmupDurationMinutes: "minutes"
         case .testDurationSeconds, .warmupDurationSeconds, .windowSeconds: "seconds"
-        case .lingerMs: "milliseconds"
+        case .lingerMs, .sessionTimeoutMs, .replicaLagTimeMaxMs, .replicaFetchBackoffMs, .requestTimeoutMs: "milliseconds"
         case .randomBytesRatio, .backlogDrainRatio: "fraction"
         default: "-"
         }
@@ -155,6 +170,12 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
         case .brokers: "Brokers in an embedded cluster (>= 1)."
         case .replicationFactor: "Replicas per partition (1...brokers)."
         case .minInsyncReplicas: "Topic min.insync.replicas (1...replicationFactor)."
+        case .coordinator: "Coordination service of an embedded cluster with several brokers: a private in-memory ensemble, a shared one (`memory://name`) or a real ZooKeeper (`zk://`)."
+        case .sessionTimeoutMs: "Embedded brokers' coordination session timeout (zookeeper.session.timeout.ms, 100...600000): a killed broker's partitions move after about this long."
+        case .replicaLagTimeMaxMs: "Embedded brokers' replica.lag.time.max.ms (1...3600000): a follower behind this long leaves the ISR."
+        case .replicaFetchBackoffMs: "Embedded brokers' replica.fetch.backoff.ms (0...3600000): how long a follower waits after a failed fetch (from a dead leader) before fetching again."
+        case .requestTimeoutMs: "Clients' request.timeout.ms (1...3600000): how long a producer waits for an answer (a paused broker's) before it retries."
+        case .checkHistory: "Record every acknowledged send, read every partition back after the run and check the history (lost and duplicated records, anomalies); needs messageSize >= 16 (bytes 8...15 carry a unique record id)."
         case .seed: "Seed of every random choice (keys, payload bytes and picks), so runs replay; topic names also mix in the start time so runs never collide."
         case .fault: "A fault to inject; repeat the key for several. Grammar below."
         }

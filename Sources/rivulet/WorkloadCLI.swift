@@ -40,7 +40,8 @@ enum WorkloadCLI {
             case .memory:
                 break
             }
-            return try await KafkaWorkloadDriver.start(spec: spec, clock: clock, ownsStorageDirectory: owned)
+            let driver = try await KafkaWorkloadDriver.start(spec: spec, clock: clock, ownsStorageDirectory: owned)
+            return FailoverTrackingDriver.wrap(driver, spec: spec, clock: clock)
         }
     }
 

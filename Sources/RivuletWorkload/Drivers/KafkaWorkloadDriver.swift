@@ -36,7 +36,7 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
     let clock: any EngineClock
     let seed: UInt64
     private let admin: Admin
-    private let injector: EmbeddedFaultInjector?
+    private let injector: (any WorkloadFaultInjector)?
     private let state = Mutex<State>(State())
 
     private struct State {
@@ -57,7 +57,11 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
         name = target.embedded == nil ? "kafka" : "rivulet"
         admin = Admin(cluster: ClusterClient(config: target.clientConfig(clientId: "rivulet-workload-admin", clock: clock, seed: seed),
                                              transport: target.transport))
-        injector = target.embedded.map { EmbeddedFaultInjector(cluster: $0, usesInProcessNetwork: target.listeners == nil) }
+        // A coordinated (multi-broker) cluster gets the cluster fault API (kill, pause, partition with leader moves).
+        injector = target.embedded.map { cluster -> any WorkloadFaultInjector in
+            cluster.isCoordinated ? ClusterFaultInjector(cluster: cluster)
+                : EmbeddedFaultInjector(cluster: cluster, usesInProcessNetwork: target.listeners == nil)
+        }
     }
 
     /// Starts the target of `spec` and returns a driver for it.
@@ -80,6 +84,7 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
                      replicationFactor: Int16(clamping: topic.replicationFactor),
                      configs: topic.minInsyncReplicas > 1 ? ["min.insync.replicas": "\(topic.minInsyncReplicas)"] : [:])
         }
+        (injector as? ClusterFaultInjector)?.bindFirstTopic(topics.first?.name)
         let results = try await admin.createTopics(requests)
         for result in results where result.error == nil {
             state.withLock { $0.createdTopics.append(result.name) }
