@@ -98,7 +98,7 @@ let package = Package(
         .testTarget(name: "RivuletTransportTests", dependencies: ["RivuletTransport", "RivuletWire", "RivuletCore", nioCore, nioPosix]),
         .testTarget(name: "RivuletBrokerTests", dependencies: [
             "RivuletBroker", "RivuletClient", "RivuletConformance", "RivuletTransport", "RivuletStorage", "RivuletCoordination",
-            "RivuletWire", "RivuletCore", nioCore,
+            "RivuletWire", "RivuletCore", nioCore, nioPosix,
         ]),
         .testTarget(name: "RivuletClientTests", dependencies: [
             "RivuletClient", "RivuletBroker", "RivuletTransport", "RivuletStorage", "RivuletWire", "RivuletCore", nioCore,

@@ -47,6 +47,12 @@ extension EmbeddedCluster {
         await endPause(broker: nodeId)
     }
 
+    /// `pause(broker:forMs:)` with a `Duration` (milliseconds precision).
+    public func pause(broker nodeId: Int32, for duration: Duration) async {
+        let (seconds, attoseconds) = duration.components
+        await pause(broker: nodeId, forMs: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+    }
+
     /// Starts a pause of broker `nodeId` (see `pause(broker:forMs:)`); `endPause` ends it.
     public func beginPause(broker nodeId: Int32) async {
         guard let node = nodes[nodeId] else { return }

@@ -102,7 +102,7 @@ struct ClusterCommand: AsyncParsableCommand {
                                                                          serverConfig: brokerSettings.server, basePort: basePort)
         let bootstrap = listeners.bootstrapAddresses.map(\.description).joined(separator: ",")
         print("cluster of \(brokers) brokers up; bootstrap: \(bootstrap); controller: \(cluster.controllerId.map(String.init) ?? "electing")")
-        fflush(stdout)
+        fflush(nil)
         let logger = Logger(label: "rivulet.cluster")
         logger.info("cluster started", metadata: ["bootstrap": "\(bootstrap)", "coordinator": "\(coordinator)", "storage": "\(storage)"])
         let signal = await signals.next()

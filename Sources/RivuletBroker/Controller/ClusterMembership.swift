@@ -160,23 +160,29 @@ public final class ClusterMembership: IsrChangeHandler, Sendable {
     private func sessionLoop() async {
         let backoffNs = UInt64(min(1000, max(10, config.replicaFetchBackoffMs))) * 1_000_000
         while !Task.isCancelled, !isStopping {
+            // A live session is kept across failed rounds (its ephemeral nodes are this broker's);
+            // only an expired or closed one is replaced.
             let session: any Coordinator
-            do {
-                session = try await options.connect()
-            } catch {
-                logger.warning("broker \(config.nodeId) cannot open a coordination session: \(error)")
-                try? await config.clock.sleep(nanoseconds: backoffNs)
-                continue
-            }
-            let keep = state.withLock { state -> Bool in
-                guard !state.stopping else { return false }
-                state.session = session
-                state.sessions += 1
-                return true
-            }
-            guard keep else {
-                await session.close()
-                return
+            if let current = self.session, !current.state.isTerminal {
+                session = current
+            } else {
+                do {
+                    session = try await options.connect()
+                } catch {
+                    logger.warning("broker \(config.nodeId) cannot open a coordination session: \(error)")
+                    try? await config.clock.sleep(nanoseconds: backoffNs)
+                    continue
+                }
+                let keep = state.withLock { state -> Bool in
+                    guard !state.stopping else { return false }
+                    state.session = session
+                    state.sessions += 1
+                    return true
+                }
+                guard keep else {
+                    await session.close()
+                    return
+                }
             }
             do {
                 try await prepareTree(session)
@@ -193,12 +199,12 @@ public final class ClusterMembership: IsrChangeHandler, Sendable {
                 if isStopping { return }
                 logger.warning("broker \(config.nodeId): coordination session \(session.sessionID) ended: \(error)")
             }
-            if !session.state.isTerminal {
-                if isStopping { return }
+            if isStopping { return }
+            if session.state.isTerminal {
+                state.withLock { $0.session = nil }
+            } else {
                 try? await config.clock.sleep(nanoseconds: backoffNs)
-                if !session.state.isTerminal { continue }
             }
-            state.withLock { $0.session = nil }
         }
     }
 
@@ -270,7 +276,8 @@ public final class ClusterMembership: IsrChangeHandler, Sendable {
         } catch CoordinatorError.noNode {}
         var controllerId: Int32 = -1
         do {
-            controllerId = try ControllerRegistration(data: try await session.getData(ClusterZNodes.controller).data).brokerId
+            let data = try await session.getData(ClusterZNodes.controller).data
+            controllerId = (try? ControllerRegistration(data: data))?.brokerId ?? -1
         } catch CoordinatorError.noNode {}
         var brokers: [Int32: BrokerEndpoint] = [:]
         for child in try await session.getChildren(ClusterZNodes.brokerIds) {

@@ -18,18 +18,30 @@ import RivuletWire
 /// Node data is UTF-8 text, one `key=value` per line (readable with `zkCli.sh get`). The state node's
 /// znode version is the partition epoch: every write is conditional on it.
 public enum ClusterZNodes {
+    /// The cluster id (persistent).
     public static let clusterId = "/cluster/id"
+    /// The active controller (ephemeral, owned by its session).
     public static let controller = "/controller"
+    /// The latest controller epoch (persistent).
     public static let controllerEpoch = "/controller_epoch"
+    /// Live brokers' registrations (ephemeral children).
     public static let brokerIds = "/brokers/ids"
+    /// Topics' assignments (persistent children).
     public static let topics = "/brokers/topics"
+    /// The last producer-id block handed out.
     public static let producerIdBlock = "/latest_producer_id_block"
+    /// Bumped after every cluster change; every broker watches it.
     public static let metadataChange = "/rivulet/metadata_change"
 
+    /// The registration of broker `id`.
     public static func broker(_ id: Int32) -> String { "\(brokerIds)/\(id)" }
+    /// The assignment node of topic `name`.
     public static func topic(_ name: String) -> String { "\(topics)/\(name)" }
+    /// The parent of a topic's partition nodes.
     public static func partitions(_ topic: String) -> String { "\(topics)/\(topic)/partitions" }
+    /// The node of one partition.
     public static func partition(_ topic: String, _ partition: Int32) -> String { "\(partitions(topic))/\(partition)" }
+    /// The state node (leader, epoch, ISR) of one partition.
     public static func partitionState(_ topic: String, _ partition: Int32) -> String { "\(self.partition(topic, partition))/state" }
 }
 
@@ -93,12 +105,15 @@ struct ZNodeFields: Sendable {
 
 /// `/brokers/ids/N`: a live broker's endpoint and rack.
 public struct BrokerRegistration: Sendable, Hashable {
+    /// The broker's id, address and rack.
     public var endpoint: BrokerEndpoint
 
+    /// A registration for `endpoint`.
     public init(endpoint: BrokerEndpoint) {
         self.endpoint = endpoint
     }
 
+    /// The node data.
     public var data: [UInt8] {
         var fields = ZNodeFields()
         fields["host"] = endpoint.host
@@ -107,6 +122,7 @@ public struct BrokerRegistration: Sendable, Hashable {
         return fields.bytes
     }
 
+    /// Decodes the node data of broker `nodeId`. Throws `ZNodeDataError` naming what is wrong.
     public init(nodeId: Int32, data: [UInt8]) throws(ZNodeDataError) {
         let path = ClusterZNodes.broker(nodeId)
         let fields = try ZNodeFields(decoding: data, path: path)
@@ -117,14 +133,18 @@ public struct BrokerRegistration: Sendable, Hashable {
 
 /// `/controller`: who controls the cluster, in which controller epoch.
 public struct ControllerRegistration: Sendable, Hashable {
+    /// The controller's node id.
     public var brokerId: Int32
+    /// Its controller epoch (-1 when the node does not say).
     public var epoch: Int32
 
+    /// A registration of `brokerId` as controller in `epoch`.
     public init(brokerId: Int32, epoch: Int32) {
         self.brokerId = brokerId
         self.epoch = epoch
     }
 
+    /// The node data.
     public var data: [UInt8] {
         var fields = ZNodeFields()
         fields["brokerid"] = String(brokerId)
@@ -132,6 +152,7 @@ public struct ControllerRegistration: Sendable, Hashable {
         return fields.bytes
     }
 
+    /// Decodes `/controller`'s data. Throws `ZNodeDataError` naming what is wrong.
     public init(data: [UInt8]) throws(ZNodeDataError) {
         let fields = try ZNodeFields(decoding: data, path: ClusterZNodes.controller)
         brokerId = try fields.int32("brokerid", path: ClusterZNodes.controller)
@@ -141,14 +162,18 @@ public struct ControllerRegistration: Sendable, Hashable {
 
 /// `/brokers/topics/<topic>`: a topic's id, replica assignment and config overrides.
 public struct TopicAssignment: Sendable, Hashable {
+    /// The topic name (the node's name).
     public var name: String
+    /// The topic id.
     public var topicId: KafkaUUID
+    /// Whether the topic is internal (`__consumer_offsets`).
     public var isInternal: Bool
     /// Replica lists by partition number (`replicas[p]`).
     public var replicas: [[Int32]]
     /// Config overrides by name.
     public var configs: [String: String]
 
+    /// An assignment of `replicas` (by partition number) for topic `name`.
     public init(name: String, topicId: KafkaUUID, isInternal: Bool, replicas: [[Int32]], configs: [String: String]) {
         self.name = name
         self.topicId = topicId
@@ -157,6 +182,7 @@ public struct TopicAssignment: Sendable, Hashable {
         self.configs = configs
     }
 
+    /// The node data.
     public var data: [UInt8] {
         var fields = ZNodeFields()
         fields["topic_id"] = topicId.description
@@ -166,6 +192,7 @@ public struct TopicAssignment: Sendable, Hashable {
         return fields.bytes
     }
 
+    /// Decodes topic `name`'s node data. Throws `ZNodeDataError` naming what is wrong.
     public init(name: String, data: [UInt8]) throws(ZNodeDataError) {
         let path = ClusterZNodes.topic(name)
         let fields = try ZNodeFields(decoding: data, path: path)
@@ -197,11 +224,16 @@ public struct TopicAssignment: Sendable, Hashable {
 
 /// `/brokers/topics/<topic>/partitions/<p>/state`: the leader, its epoch and the ISR.
 public struct PartitionStateZNode: Sendable, Hashable {
+    /// The leader's node id, -1 when offline.
     public var leader: Int32
+    /// The leader epoch.
     public var leaderEpoch: Int32
+    /// The in-sync replicas.
     public var isr: [Int32]
+    /// The epoch of the controller that wrote the leader (-1 unknown).
     public var controllerEpoch: Int32
 
+    /// A partition state.
     public init(leader: Int32, leaderEpoch: Int32, isr: [Int32], controllerEpoch: Int32) {
         self.leader = leader
         self.leaderEpoch = leaderEpoch
@@ -209,6 +241,7 @@ public struct PartitionStateZNode: Sendable, Hashable {
         self.controllerEpoch = controllerEpoch
     }
 
+    /// The node data.
     public var data: [UInt8] {
         var fields = ZNodeFields()
         fields["leader"] = String(leader)
@@ -218,6 +251,7 @@ public struct PartitionStateZNode: Sendable, Hashable {
         return fields.bytes
     }
 
+    /// Decodes a state node's data (`path` names it in errors). Throws `ZNodeDataError`.
     public init(data: [UInt8], path: String) throws(ZNodeDataError) {
         let fields = try ZNodeFields(decoding: data, path: path)
         leader = try fields.int32("leader", path: path)

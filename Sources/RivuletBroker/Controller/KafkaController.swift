@@ -83,7 +83,11 @@ public final class KafkaController: Sendable {
             try await session.create(ClusterZNodes.controller, data: ControllerRegistration(brokerId: config.nodeId, epoch: epoch).data,
                                      mode: .ephemeral)
         } catch CoordinatorError.nodeExists {
-            return nil
+            // This session may hold it already (a round that failed after winning): resume as controller.
+            guard let existing = try await session.exists(ClusterZNodes.controller),
+                  existing.ephemeralOwner == session.sessionID else { return nil }
+            let registration = try? ControllerRegistration(data: try await session.getData(ClusterZNodes.controller).data)
+            return registration?.epoch ?? current
         }
         var fields = ZNodeFields()
         fields["epoch"] = String(epoch)

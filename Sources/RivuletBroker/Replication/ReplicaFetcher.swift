@@ -151,9 +151,10 @@ final class ReplicaFetcher: Sendable {
         }
     }
 
-    /// Marks `topicPartition` (still at `target`) to retry after the backoff, optionally truncating first.
-    private func delay(_ target: FollowTarget, truncate: Bool = false) {
-        let until = clock.monotonicNanoseconds() &+ backoffNs
+    /// Marks `topicPartition` (still at `target`) to retry after the backoff (`short`: at most 100 ms,
+    /// for the transient races of a leadership change), optionally truncating first.
+    private func delay(_ target: FollowTarget, truncate: Bool = false, short: Bool = false) {
+        let until = clock.monotonicNanoseconds() &+ (short ? min(backoffNs, 100_000_000) : backoffNs)
         state.withLock { state in
             guard var entry = state.partitions[target.topicPartition], entry.target == target else { return }
             entry.delayedUntilNs = until
@@ -254,7 +255,9 @@ final class ReplicaFetcher: Sendable {
             }
             guard answer.errorCode == 0 else {
                 logger.debug("OffsetForLeaderEpoch of \(target.topicPartition) from leader \(leaderId): error \(answer.errorCode)")
-                delay(target, truncate: true)
+                let transient: Set<Int16> = [KafkaErrorCode.unknownLeaderEpoch.rawValue, KafkaErrorCode.notLeaderOrFollower.rawValue,
+                                             KafkaErrorCode.fencedLeaderEpoch.rawValue]
+                delay(target, truncate: true, short: transient.contains(answer.errorCode))
                 continue
             }
             do throws(KafkaApiError) {
@@ -341,7 +344,8 @@ final class ReplicaFetcher: Sendable {
             logger.info("fetch offset \(fetchOffset) of \(target.topicPartition) is out of range on leader \(leaderId); truncating again")
             delay(target, truncate: true)
         case .unknownLeaderEpoch, .notLeaderOrFollower, .fencedLeaderEpoch, .unknownTopicOrPartition, .unknownTopicId:
-            delay(target)
+            // The leader and this follower apply a leadership change at slightly different times.
+            delay(target, short: true)
         default:
             logger.debug("fetch of \(target.topicPartition) from leader \(leaderId): error \(data.errorCode)")
             delay(target)

@@ -25,6 +25,7 @@ final class ReplicatedClusterFixture: @unchecked Sendable {
 
     static func start(brokers: Int = 3, racks: [String]? = nil, seed: UInt64 = 42, sessionTimeoutMs: Int = sessionTimeoutMs,
                       replicaLagTimeMaxMs: Int64 = 1000, minInsyncReplicas: Int32 = 1,
+                      coordinator: EmbeddedCluster.CoordinatorChoice = .automatic,
                       customize: @escaping @Sendable (inout BrokerConfig) -> Void = { _ in }) async throws -> ReplicatedClusterFixture {
         var logger = Logger(label: "replication-tests")
         logger.logLevel = ProcessInfo.processInfo.environment["RIVULET_TEST_LOG"] == nil ? .critical : .info
@@ -42,6 +43,7 @@ final class ReplicatedClusterFixture: @unchecked Sendable {
             logger: logger,
             groupCoordinator: { _ in nil })
         configuration.sessionTimeoutMs = sessionTimeoutMs
+        configuration.coordinator = coordinator
         if let racks { configuration.rack = { racks[Int($0) % racks.count] } }
         let cluster = try EmbeddedCluster(configuration)
         try await cluster.start()
