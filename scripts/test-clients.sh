@@ -4,7 +4,8 @@
 #   - confluent-kafka (librdkafka 2.16): gzip, snappy, lz4, zstd; headers, timestamps, null keys/values
 #   - kafka-python 3.0.12 and aiokafka 0.14: produce and consume
 #   - consumer groups with confluent-kafka (range, roundrobin, cooperative-sticky), kafka-python,
-#     aiokafka and kcat -G (Tests/clients/groups/group_check.py)
+#     aiokafka and kcat -G, the Swift client (`rivulet consume --group`) alone and sharing a group with
+#     confluent-kafka (Tests/clients/groups/group_check.py)
 #   - the Prometheus endpoint after that traffic
 #   - SIGTERM: clean exit, and file storage keeps every record across a restart
 #   - the Swift client (`rivulet produce/consume --bootstrap`) against Tansu, an external
@@ -121,6 +122,19 @@ for client in kafka-python aiokafka kcat; do
 done
 check "rivulet log roundtrip --bootstrap: 200 x 100 kB, acks=all" 120 \
   "$rivulet" log roundtrip --bootstrap "$bootstrap" --topic log-roundtrip --batches 200 --batch-bytes 100000
+# The Swift client's groups (`rivulet consume --group`): on its own, and sharing one group with
+# confluent-kafka (members alternate between the two clients).
+for assignor in range cooperative-sticky; do
+  check "groups: swift $assignor" 180 \
+    python3 "$clients/groups/group_check.py" --client swift --assignor "$assignor" --bootstrap "$bootstrap" --topic groups \
+    --rivulet "$rivulet"
+  check "groups: swift + confluent-kafka $assignor" 180 \
+    python3 "$clients/groups/group_check.py" --client swift --peer confluent --assignor "$assignor" --bootstrap "$bootstrap" \
+    --topic groups --rivulet "$rivulet"
+done
+check "groups: swift + confluent-kafka roundrobin" 180 \
+  python3 "$clients/groups/group_check.py" --client swift --peer confluent --assignor roundrobin --bootstrap "$bootstrap" \
+  --topic groups --rivulet "$rivulet"
 check "metrics: /metrics per API, connections and log sizes" 30 \
   python3 "$clients/metrics_check.py" --url "http://127.0.0.1:$metrics_port/metrics"
 check "shutdown: SIGTERM exits cleanly, file storage survives restart" 120 \

@@ -5,7 +5,7 @@ import RivuletCore
 ///
 /// ```swift
 /// let (result, files) = try await WorkloadCommand.run(specPath: path, overrideArguments: ["--duration", "30s"]) { spec in
-///     try await EmbeddedWorkloadDriver(spec: spec)   // the adapter onto the Rivulet client
+///     try await KafkaWorkloadDriver.start(spec: spec)   // the Rivulet client against the spec's target
 /// }
 /// ```
 ///

@@ -1,11 +1,18 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
 import RivuletClient
 import RivuletCore
 import RivuletWire
+import Synchronization
 
 /// `rivulet consume`: Kafka's console consumer (without a group: every partition of the topic, or
-/// one with `--partition`). Prints one record per line, formatted like Kafka's
+/// one with `--partition`; with `--group`: the partitions the group assigns, starting at its
+/// committed offsets, committing as it goes). Prints one record per line, formatted like Kafka's
 /// `DefaultMessageFormatter`: `CreateTime:<ms>`, `Partition:<p>`, `Offset:<o>`, headers, key and
 /// value, each on request, separated by `key.separator`.
 struct ConsumeCommand: AsyncParsableCommand {
@@ -15,13 +22,19 @@ struct ConsumeCommand: AsyncParsableCommand {
         Properties (--property name=value): print.timestamp, print.partition, print.offset, print.headers, \
         print.key (all false), print.value (true), key.separator (\\t), line.separator (\\n), \
         headers.separator (,), headers.key.separator (:), null.literal (null). Consumer settings \
-        (--consumer-property name=value) use Kafka's names.
+        (--consumer-property name=value) use Kafka's names, including the group settings with --group \
+        (group.instance.id, session.timeout.ms, heartbeat.interval.ms, partition.assignment.strategy, \
+        enable.auto.commit, auto.commit.interval.ms). With --group, assignment changes are reported on \
+        stderr as "% Assigned partitions: t-0,t-1" and "% Revoked partitions: ...".
         """)
 
     @OptionGroup var connection: ClientOptions
 
-    @Option(help: "The topic to consume.")
+    @Option(help: "The topic to consume (with --group: a comma-separated list is allowed).")
     var topic: String
+
+    @Option(help: "Consume as a member of this consumer group (group.id).")
+    var group: String?
 
     @Option(help: "Consume only this partition (default: every partition of the topic).")
     var partition: Int32?
@@ -112,6 +125,11 @@ struct ConsumeCommand: AsyncParsableCommand {
             }
             guard partition != nil else { throw ValidationError("--offset \(offset) needs --partition") }
         }
+        if group != nil, partition != nil { throw ValidationError("--partition and --group exclude each other (the group assigns)") }
+        if group != nil, let offset, offset != "earliest", offset != "latest" {
+            throw ValidationError("--offset \(offset) cannot be used with --group (the group starts at its committed offsets)")
+        }
+        if group?.isEmpty == true { throw ValidationError("--group must not be empty") }
         if let maxMessages, maxMessages <= 0 { throw ValidationError("--max-messages must be positive") }
         if let timeoutMs, timeoutMs <= 0 { throw ValidationError("--timeout-ms must be positive") }
     }
@@ -119,8 +137,17 @@ struct ConsumeCommand: AsyncParsableCommand {
     func run() async throws {
         let format = try Format(properties: KeyValue.parse(properties, option: "--property"))
         var config = ConsumerConfig()
+        var groupConfig = ConsumerGroupConfig(groupId: group ?? "")
         for (name, value) in try KeyValue.parse(consumerProperties, option: "--consumer-property") {
-            guard try config.set(name, value) else { throw ValidationError("--consumer-property \(name): not a consumer setting") }
+            if try config.set(name, value) { continue }
+            if group != nil, try groupConfig.set(name, value) { continue }
+            throw ValidationError("--consumer-property \(name): not a consumer setting" + (group == nil ? " (group settings need --group)" : ""))
+        }
+        if group != nil {
+            if let isolationLevel { _ = try config.set("isolation.level", isolationLevel) }
+            config.autoOffsetReset = (fromBeginning || offset == "earliest") ? .earliest : (offset == "latest" ? .latest : config.autoOffsetReset)
+            try await runInGroup(config: config, groupConfig: groupConfig, format: format)
+            return
         }
         if let isolationLevel { _ = try config.set("isolation.level", isolationLevel) }
         let start = fromBeginning ? "earliest" : (offset ?? "latest")
@@ -170,6 +197,77 @@ struct ConsumeCommand: AsyncParsableCommand {
             printError("Processed a total of \(consumed) messages")
             throw error
         }
+        await session.close()
+        printError("Processed a total of \(consumed) messages")
+    }
+
+    /// Consumes as a group member until `--max-messages`, `--timeout-ms` or SIGTERM/SIGINT, then
+    /// commits and leaves.
+    private func runInGroup(config: ConsumerConfig, groupConfig: ConsumerGroupConfig, format: Format) async throws {
+        let topics = topic.split(separator: ",").map { String($0.filter { $0 != " " }) }.filter { !$0.isEmpty }
+        guard !topics.isEmpty else { throw ValidationError("--topic: no topic name") }
+        let session = try await connection.open()
+        var consumed = 0
+        let listener = ConsumerRebalanceListener(
+            onPartitionsRevoked: { printError("% Revoked partitions: \($0.map(\.description).joined(separator: ","))") },
+            onPartitionsAssigned: { printError("% Assigned partitions: \($0.map(\.description).joined(separator: ","))") },
+            onPartitionsLost: { printError("% Lost partitions: \($0.map(\.description).joined(separator: ","))") })
+        let consumer: GroupConsumer
+        do {
+            consumer = try GroupConsumer(cluster: session.cluster, config: config, groupConfig: groupConfig, listener: listener)
+            try consumer.subscribe(topics)
+        } catch {
+            await session.close()
+            throw error
+        }
+        // SIGTERM or SIGINT: stop polling, commit and leave the group (a second signal exits at once).
+        let stopping = Atomic<Bool>(false)
+        let signals = TerminationSignals()
+        let watcher = Task {
+            _ = await signals.next()
+            stopping.store(true, ordering: .relaxed)
+        }
+        defer { watcher.cancel() }
+        do {
+            let clock = session.cluster.clock
+            var lastRecordMs = clock.monotonicMilliseconds()
+            reading: while !stopping.load(ordering: .relaxed) {
+                let records = try await consumer.poll(timeoutMs: min(timeoutMs ?? 200, 200))
+                var output = ""
+                for (index, chunk) in records.partitions.enumerated() {
+                    for batch in chunk.batches {
+                        let logAppendTime = batch.header.attributes.isLogAppendTime
+                        for record in try batch.records(verifyChecksum: false) where record.offset >= chunk.fromOffset {
+                            output += format.format(record, partition: chunk.partition.partition, logAppendTime: logAppendTime)
+                            consumed += 1
+                            if let maxMessages, consumed >= maxMessages {
+                                print(output, terminator: "")
+                                // Commit exactly what was printed: rewind past the unprinted rest of this poll.
+                                if record.offset + 1 < chunk.nextOffset { try? consumer.consumer.seek(chunk.partition, to: record.offset + 1) }
+                                for later in records.partitions.dropFirst(index + 1) {
+                                    try? consumer.consumer.seek(later.partition, to: later.fromOffset)
+                                }
+                                break reading
+                            }
+                        }
+                    }
+                }
+                if !output.isEmpty {
+                    print(output, terminator: "")
+                    // Records reach a pipe as they are consumed, not when the buffer fills.
+                    fflush(nil)
+                }
+                let now = clock.monotonicMilliseconds()
+                if !records.isEmpty { lastRecordMs = now }
+                if let timeoutMs, now - lastRecordMs >= timeoutMs { break }
+            }
+        } catch {
+            await consumer.close()
+            await session.close()
+            printError("Processed a total of \(consumed) messages")
+            throw error
+        }
+        await consumer.close()
         await session.close()
         printError("Processed a total of \(consumed) messages")
     }

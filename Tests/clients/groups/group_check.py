@@ -4,7 +4,9 @@
 
 Clients: confluent (confluent-kafka / librdkafka 2.16, with --assignor range, roundrobin or
 cooperative-sticky), kafka-python (3.0.12), aiokafka (0.14), kcat (Debian's kcat -G, librdkafka
-2.0.2). Each consumer runs in its own process (`member` mode below), so one can be killed without
+2.0.2), swift (Rivulet's own client: `rivulet consume --group`, needs --rivulet PATH). With
+`--peer CLIENT` the members alternate between the two clients (a, c and e use --client; b and d
+use --peer), so two different clients share one group: they must agree on the assignment. Each consumer runs in its own process (`member` mode below), so one can be killed without
 leaving its group. The scenario, on an 8-partition topic:
 
 1. two consumers split the partitions disjointly and completely, and consume what was produced;
@@ -191,7 +193,62 @@ def member_kcat(args):
     emit("closed")
 
 
-MEMBERS = {"confluent": member_confluent, "kafka-python": member_kafka_python, "aiokafka": member_aiokafka,
+def member_swift(args):
+    """`rivulet consume --group`: records on stdout (`Partition:p<TAB>Offset:o<TAB>value`), assignment
+    changes on stderr (`% Assigned partitions: t-0,t-1`, `% Revoked ...`, `% Lost ...`). It commits
+    with auto commit (500 ms), before giving partitions up and when it stops on SIGTERM."""
+    command = [args.rivulet, "consume", "--bootstrap", args.bootstrap, "--topic", args.topic, "--group", args.group,
+               "--client-id", args.name, "--from-beginning",
+               "--property", "print.partition=true", "--property", "print.offset=true",
+               "--consumer-property", f"partition.assignment.strategy={args.assignor}",
+               "--consumer-property", f"session.timeout.ms={SESSION_TIMEOUT_MS}",
+               "--consumer-property", f"heartbeat.interval.ms={HEARTBEAT_INTERVAL_MS}",
+               "--consumer-property", "auto.commit.interval.ms=500"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+    closing = stdin_closer()
+    state = {"assigned": set()}
+    lock = threading.Lock()
+
+    def partitions_of(listed):
+        return {int(item.rsplit("-", 1)[1]) for item in listed.split(",") if "-" in item}
+
+    def read_stderr():
+        for line in process.stderr:
+            line = line.strip()
+            if not line.startswith("% "):
+                continue
+            what, _, listed = line[2:].partition(": ")
+            with lock:
+                if what == "Assigned partitions":
+                    state["assigned"] |= partitions_of(listed)
+                elif what in ("Revoked partitions", "Lost partitions"):
+                    state["assigned"] -= partitions_of(listed)
+                else:
+                    continue
+                emit("assigned", partitions=sorted(state["assigned"]))
+
+    def read_stdout():
+        for line in process.stdout:
+            fields = line.rstrip("\n").split("\t", 2)
+            if len(fields) == 3 and fields[0].startswith("Partition:") and fields[1].startswith("Offset:"):
+                with lock:
+                    emit("records", items=[[int(fields[0][10:]), int(fields[1][7:]), fields[2]]])
+
+    readers = [threading.Thread(target=read_stderr, daemon=True), threading.Thread(target=read_stdout, daemon=True)]
+    for reader in readers:
+        reader.start()
+    closing.wait()
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    for reader in readers:
+        reader.join(timeout=5)
+    emit("closed")
+
+
+MEMBERS = {"swift": member_swift, "confluent": member_confluent, "kafka-python": member_kafka_python, "aiokafka": member_aiokafka,
            "kcat": member_kcat}
 
 
@@ -201,11 +258,11 @@ MEMBERS = {"confluent": member_confluent, "kafka-python": member_kafka_python, "
 class Member:
     """A consumer process and what it reported: its current assignment and the records it consumed."""
 
-    def __init__(self, args, group, name):
+    def __init__(self, args, group, name, client=None):
         self.name = name
-        command = [sys.executable, os.path.abspath(__file__), "member", "--client", args.client, "--assignor", args.assignor,
-                   "--bootstrap", args.bootstrap, "--topic", args.topic_name, "--group", group, "--name", name,
-                   "--kcat", args.kcat]
+        command = [sys.executable, os.path.abspath(__file__), "member", "--client", client or args.client,
+                   "--assignor", args.assignor, "--bootstrap", args.bootstrap, "--topic", args.topic_name, "--group", group,
+                   "--name", name, "--kcat", args.kcat, "--rivulet", args.rivulet]
         # Its own process group, so that killing it also kills what it runs (kcat).
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True, bufsize=1, start_new_session=True)
@@ -293,6 +350,10 @@ def controller(args):
     from confluent_kafka.admin import AdminClient, NewTopic
 
     members = []
+
+    def client_for(index):
+        return args.peer if args.peer and index % 2 == 1 else args.client
+
     try:
         admin = AdminClient({"bootstrap.servers": args.bootstrap})
         for future in admin.create_topics([NewTopic(args.topic_name, PARTITIONS, 1)]).values():
@@ -303,8 +364,8 @@ def controller(args):
         expected_first = {(p, i, v) for p, values in first.items() for i, v in enumerate(values)}
 
         # 1. Two members split the partitions disjointly and completely, and consume everything.
-        a = Member(args, group, "member-a")
-        b = Member(args, group, "member-b")
+        a = Member(args, group, "member-a", client_for(0))
+        b = Member(args, group, "member-b", client_for(1))
         members += [a, b]
         wait_for("two members own disjoint sets covering all 8 partitions", 60, lambda: split_is_complete(a, b))
         split = (sorted(a.snapshot()[0]), sorted(b.snapshot()[0]))
@@ -325,7 +386,7 @@ def controller(args):
         second = {p: [f"b-{p}-{i}" for i in range(25)] for p in range(PARTITIONS)}
         produce(args, second)
         expected_second = {(p, 50 + i, v) for p, values in second.items() for i, v in enumerate(values)}
-        c = Member(args, group, "member-c")
+        c = Member(args, group, "member-c", client_for(2))
         members.append(c)
         wait_for("the new member consumes the 200 new records", 60, lambda: len(c.snapshot()[2]) >= len(expected_second))
         time.sleep(1.0)  # Anything extra (a duplicate) would arrive now.
@@ -339,8 +400,8 @@ def controller(args):
         expect(not missing, f"{len(missing)} records lost, e.g. {sorted(missing)[:3]}")
 
         # 4. A member killed without leaving is expired; the survivor gets everything in time.
-        d = Member(args, group, "member-d")
-        e = Member(args, group, "member-e")
+        d = Member(args, group, "member-d", client_for(3))
+        e = Member(args, group, "member-e", client_for(4))
         members += [d, e]
         wait_for("two new members split the partitions", 60, lambda: split_is_complete(d, e))
         killed_at = time.monotonic()
@@ -351,7 +412,8 @@ def controller(args):
         expect(reassigned <= limit, f"partitions of the killed member were reassigned after {reassigned:.1f} s "
                                     f"(session.timeout.ms + 1 s = {limit:.0f} s)")
         d.close()
-        print(f"{args.client} {args.assignor}: split {split[0]} / {split[1]}; leave -> 8 to the other; "
+        clients = f"{args.client}+{args.peer}" if args.peer else args.client
+        print(f"{clients} {args.assignor}: split {split[0]} / {split[1]}; leave -> 8 to the other; "
               f"resumed at committed offsets ({len(got)} records, 0 duplicates, 0 lost); "
               f"killed member's partitions reassigned in {reassigned:.1f} s")
     finally:
@@ -369,12 +431,14 @@ def main():
     parser.add_argument("--group")
     parser.add_argument("--name", default="member")
     parser.add_argument("--kcat", default="kcat")
+    parser.add_argument("--peer", choices=sorted(MEMBERS), help="members b and d use this client instead")
+    parser.add_argument("--rivulet", default="rivulet", help="the rivulet binary (for --client/--peer swift)")
     parser.add_argument("--records", type=int, default=0, help="ignored (test-clients.sh passes it to every check)")
     args = parser.parse_args()
     if args.mode == "member":
         MEMBERS[args.client](args)
         return
-    args.topic_name = f"{args.topic}-{args.client}-{args.assignor}"
+    args.topic_name = f"{args.topic}-{args.client}-{args.assignor}" + (f"-{args.peer}" if args.peer else "")
     controller(args)
 
 
