@@ -11,6 +11,7 @@ final class FailoverTrackingProducer: WorkloadProducer {
     let index: Int
     let owner: FailoverTrackingDriver
     private let sequence = Atomic<Int64>(0)
+    private let calls = Atomic<Int>(0)
 
     init(inner: any WorkloadProducer, index: Int, owner: FailoverTrackingDriver) {
         self.inner = inner
@@ -50,7 +51,9 @@ final class FailoverTrackingProducer: WorkloadProducer {
         }
         let owner = owner
         let topic = batch.topic
-        let process = index
+        // The history's "process" is one send call: the driver may report a call's completions
+        // late relative to a later call's (it coalesces runs), but in order within a call.
+        let process = index << 32 | (calls.wrappingAdd(1, ordering: .relaxed).oldValue & 0xFFFF_FFFF)
         let recordIds = ids
         await inner.send(batch) { result in
             owner.completed(result, topic: topic, process: process, handedAt: handedAt, ids: recordIds)

@@ -46,7 +46,7 @@ final class RecoveryTracker: Sendable {
     private struct State {
         var lastAck: [PartitionKey: UInt64] = [:]
         var faults: [FaultRecord] = []
-        /// Per partition: (fault, entry) pairs still waiting for their first acknowledgement.
+        /// Per partition: the (fault, entry) pairs it is affected by.
         var waiting: [PartitionKey: [(fault: Int, entry: Int)]] = [:]
         var buckets: [Int64] = []
     }
@@ -70,17 +70,15 @@ final class RecoveryTracker: Sendable {
                 state.buckets[bucket] += Int64(count)
             }
             if completedAtNanoseconds > state.lastAck[key] ?? 0 { state.lastAck[key] = completedAtNanoseconds }
-            guard let pending = state.waiting[key] else { return }
-            var still: [(fault: Int, entry: Int)] = []
-            for (fault, entry) in pending {
+            // Completions can be reported out of order (a driver coalesces runs), so keep the earliest.
+            guard let affected = state.waiting[key] else { return }
+            for (fault, entry) in affected {
                 let at = state.faults[fault].atNanoseconds
-                if handedAtNanoseconds >= at, completedAtNanoseconds >= at {
+                if handedAtNanoseconds >= at, completedAtNanoseconds >= at,
+                   completedAtNanoseconds < state.faults[fault].entries[entry].firstAckAfter ?? .max {
                     state.faults[fault].entries[entry].firstAckAfter = completedAtNanoseconds
-                } else {
-                    still.append((fault, entry))
                 }
             }
-            state.waiting[key] = still.isEmpty ? nil : still
         }
     }
 

@@ -78,8 +78,12 @@ public struct WorkloadSpec: Sendable, Equatable {
     public var replicaLagTimeMaxMs: Int
     /// Embedded brokers' `replica.fetch.backoff.ms`.
     public var replicaFetchBackoffMs: Int
+    /// Embedded brokers' `replica.fetch.wait.max.ms`.
+    public var replicaFetchWaitMaxMs: Int
     /// Clients' `request.timeout.ms`.
     public var requestTimeoutMs: Int
+    /// Clients' `retry.backoff.max.ms`.
+    public var retryBackoffMaxMs: Int
     /// Record the history of sends, read everything back after the run and check it (`FailoverTracking`).
     public var checkHistory: Bool
     /// Seed of every random choice the runner makes (keys, payloads, topic names).
@@ -130,7 +134,9 @@ public struct WorkloadSpec: Sendable, Equatable {
         sessionTimeoutMs = 6000
         replicaLagTimeMaxMs = 30_000
         replicaFetchBackoffMs = 1000
+        replicaFetchWaitMaxMs = 500
         requestTimeoutMs = 30_000
+        retryBackoffMaxMs = 500
         checkHistory = false
         seed = 1
         faults = []
@@ -200,7 +206,9 @@ public struct WorkloadSpec: Sendable, Equatable {
         add(.sessionTimeoutMs, "\(sessionTimeoutMs)")
         add(.replicaLagTimeMaxMs, "\(replicaLagTimeMaxMs)")
         add(.replicaFetchBackoffMs, "\(replicaFetchBackoffMs)")
+        add(.replicaFetchWaitMaxMs, "\(replicaFetchWaitMaxMs)")
         add(.requestTimeoutMs, "\(requestTimeoutMs)")
+        add(.retryBackoffMaxMs, "\(retryBackoffMaxMs)")
         add(.checkHistory, "\(checkHistory)")
         add(.seed, "\(seed)")
         for fault in faults { add(.fault, fault.description) }

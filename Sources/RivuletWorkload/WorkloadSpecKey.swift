@@ -35,7 +35,9 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
     case sessionTimeoutMs
     case replicaLagTimeMaxMs
     case replicaFetchBackoffMs
+    case replicaFetchWaitMaxMs
     case requestTimeoutMs
+    case retryBackoffMaxMs
     case checkHistory
     case seed
     case fault
@@ -63,7 +65,8 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
         case .topics, .partitionsPerTopic, .subscriptionsPerTopic, .producersPerTopic, .consumerPerSubscription,
              .randomizedPayloadPoolSize, .brokers, .replicationFactor, .minInsyncReplicas:
             "integer"
-        case .sessionTimeoutMs, .replicaLagTimeMaxMs, .replicaFetchBackoffMs, .requestTimeoutMs: "integer"
+        case .sessionTimeoutMs, .replicaLagTimeMaxMs, .replicaFetchBackoffMs, .replicaFetchWaitMaxMs, .requestTimeoutMs, .retryBackoffMaxMs:
+            "integer"
         case .coordinator: "memory, memory://name, zk://host:port[/chroot]"
         case .checkHistory: "true, false"
         case .messageSize, .batchSizeBytes, .lingerMs, .testDurationMinutes, .warmupDurationMinutes: "integer"
@@ -116,7 +119,9 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
         case .sessionTimeoutMs: "6000"
         case .replicaLagTimeMaxMs: "30000"
         case .replicaFetchBackoffMs: "1000"
+        case .replicaFetchWaitMaxMs: "500"
         case .requestTimeoutMs: "30000"
+        case .retryBackoffMaxMs: "500"
         case .checkHistory: "true with a kill, pause, restart or partition fault, else false"
         case .seed: "1"
         case .fault: "none"
@@ -131,7 +136,9 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
         case .consumerBacklogSizeGB: "GiB (2^30 bytes)"
         case .testDurationMinutes, .warmupDurationMinutes: "minutes"
         case .testDurationSeconds, .warmupDurationSeconds, .windowSeconds: "seconds"
-        case .lingerMs, .sessionTimeoutMs, .replicaLagTimeMaxMs, .replicaFetchBackoffMs, .requestTimeoutMs: "milliseconds"
+        case .lingerMs, .sessionTimeoutMs, .replicaLagTimeMaxMs, .replicaFetchBackoffMs, .replicaFetchWaitMaxMs, .requestTimeoutMs,
+             .retryBackoffMaxMs:
+            "milliseconds"
         case .randomBytesRatio, .backlogDrainRatio: "fraction"
         default: "-"
         }
@@ -174,7 +181,9 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
         case .sessionTimeoutMs: "Embedded brokers' coordination session timeout (zookeeper.session.timeout.ms, 100...600000): a killed broker's partitions move after about this long."
         case .replicaLagTimeMaxMs: "Embedded brokers' replica.lag.time.max.ms (1...3600000): a follower behind this long leaves the ISR."
         case .replicaFetchBackoffMs: "Embedded brokers' replica.fetch.backoff.ms (0...3600000): how long a follower waits after a failed fetch (from a dead leader) before fetching again."
+        case .replicaFetchWaitMaxMs: "Embedded brokers' replica.fetch.wait.max.ms (0...3600000): the longest a follower's fetch waits at the leader for new data."
         case .requestTimeoutMs: "Clients' request.timeout.ms (1...3600000): how long a producer waits for an answer (a paused broker's) before it retries."
+        case .retryBackoffMaxMs: "Clients' retry.backoff.max.ms (1...3600000): the cap of the exponential backoff (from 20 ms) between retries and metadata refreshes while a partition has no leader."
         case .checkHistory: "Record every acknowledged send, read every partition back after the run and check the history (lost and duplicated records, anomalies); needs messageSize >= 16 (bytes 8...15 carry a unique record id)."
         case .seed: "Seed of every random choice (keys, payload bytes and picks), so runs replay; topic names also mix in the start time so runs never collide."
         case .fault: "A fault to inject; repeat the key for several. Grammar below."

@@ -200,8 +200,14 @@ extension WorkloadSpec {
         guard (0 ... 3_600_000).contains(replicaFetchBackoffMs) else {
             throw fail(.replicaFetchBackoffMs, "must be in 0...3600000 (got \(replicaFetchBackoffMs))")
         }
+        guard (0 ... 3_600_000).contains(replicaFetchWaitMaxMs) else {
+            throw fail(.replicaFetchWaitMaxMs, "must be in 0...3600000 (got \(replicaFetchWaitMaxMs))")
+        }
         guard (1 ... 3_600_000).contains(requestTimeoutMs) else {
             throw fail(.requestTimeoutMs, "must be in 1...3600000 (got \(requestTimeoutMs))")
+        }
+        guard (1 ... 3_600_000).contains(retryBackoffMaxMs) else {
+            throw fail(.retryBackoffMaxMs, "must be in 1...3600000 (got \(retryBackoffMaxMs))")
         }
         if checkHistory, messageSize < 16 {
             throw fail(.checkHistory, "needs messageSize >= 16: bytes 8...15 carry each record's id (messageSize is \(messageSize))",
@@ -451,7 +457,9 @@ private struct SpecParser {
         spec.sessionTimeoutMs = try optionalInt(.sessionTimeoutMs) ?? 6000
         spec.replicaLagTimeMaxMs = try optionalInt(.replicaLagTimeMaxMs) ?? 30_000
         spec.replicaFetchBackoffMs = try optionalInt(.replicaFetchBackoffMs) ?? 1000
+        spec.replicaFetchWaitMaxMs = try optionalInt(.replicaFetchWaitMaxMs) ?? 500
         spec.requestTimeoutMs = try optionalInt(.requestTimeoutMs) ?? 30_000
+        spec.retryBackoffMaxMs = try optionalInt(.retryBackoffMaxMs) ?? 500
         if let entry = entries[.seed] {
             guard let seed = UInt64(entry.value.replacingUnderscores()) else { throw bad(.seed, entry, "expected an integer in 0...2^64-1") }
             spec.seed = seed

@@ -33,10 +33,14 @@ public final class KafkaWorkloadTarget: Sendable {
     let ownedDirectory: String?
     /// Every client's `request.timeout.ms` (the spec's `requestTimeoutMs`).
     let requestTimeoutMs: Int64
+    /// Every client's `retry.backoff.max.ms` (the spec's `retryBackoffMaxMs`).
+    let retryBackoffMaxMs: Int64
 
     init(label: String, bootstrap: [BrokerAddress], transport: any Transport, embedded: EmbeddedCluster?,
-         listeners: EmbeddedTCPListeners?, ownedDirectory: String?, requestTimeoutMs: Int64 = 30_000) {
+         listeners: EmbeddedTCPListeners?, ownedDirectory: String?, requestTimeoutMs: Int64 = 30_000,
+         retryBackoffMaxMs: Int64 = 500) {
         self.requestTimeoutMs = requestTimeoutMs
+        self.retryBackoffMaxMs = retryBackoffMaxMs
         self.label = label
         self.bootstrap = bootstrap
         self.transport = transport
@@ -62,7 +66,8 @@ public final class KafkaWorkloadTarget: Sendable {
             let addresses = servers.map { BrokerAddress(host: $0.host, port: $0.port) }
             guard !addresses.isEmpty else { throw StartError(message: "target kafka:// names no bootstrap server") }
             return KafkaWorkloadTarget(label: spec.target.description, bootstrap: addresses, transport: TCPTransport(),
-                                       embedded: nil, listeners: nil, ownedDirectory: nil, requestTimeoutMs: Int64(spec.requestTimeoutMs))
+                                       embedded: nil, listeners: nil, ownedDirectory: nil, requestTimeoutMs: Int64(spec.requestTimeoutMs),
+                                       retryBackoffMaxMs: Int64(spec.retryBackoffMaxMs))
         case .embedded:
             return try await startEmbedded(spec: spec, clock: clock, ownsStorageDirectory: ownsStorageDirectory, logger: logger)
         }
@@ -108,13 +113,15 @@ public final class KafkaWorkloadTarget: Sendable {
             }
             return KafkaWorkloadTarget(label: label, bootstrap: cluster.bootstrapAddresses, transport: cluster.transport,
                                        embedded: cluster, listeners: nil, ownedDirectory: owned,
-                                       requestTimeoutMs: Int64(spec.requestTimeoutMs))
+                                       requestTimeoutMs: Int64(spec.requestTimeoutMs),
+                                       retryBackoffMaxMs: Int64(spec.retryBackoffMaxMs))
         case .tcp:
             do {
                 let (cluster, listeners) = try await EmbeddedCluster.startWithTCP(configuration, host: "127.0.0.1", logger: brokerLogger)
                 return KafkaWorkloadTarget(label: label, bootstrap: listeners.bootstrapAddresses, transport: TCPTransport(),
                                            embedded: cluster, listeners: listeners, ownedDirectory: owned,
-                                           requestTimeoutMs: Int64(spec.requestTimeoutMs))
+                                           requestTimeoutMs: Int64(spec.requestTimeoutMs),
+                                       retryBackoffMaxMs: Int64(spec.retryBackoffMaxMs))
             } catch {
                 removeDirectory(owned)
                 throw StartError(message: "cannot start the embedded broker behind TCP on \(spec.storage): \(error)")
@@ -126,7 +133,7 @@ public final class KafkaWorkloadTarget: Sendable {
     func clientConfig(clientId: String, clock: any EngineClock, seed: UInt64) -> ClientConfig {
         var config = ClientConfig(bootstrapServers: bootstrap, clientId: clientId, clock: clock, randomSeed: seed)
         config.retryBackoffMs = 20
-        config.retryBackoffMaxMs = 500
+        config.retryBackoffMaxMs = max(config.retryBackoffMs, retryBackoffMaxMs)
         config.reconnectBackoffMs = 20
         config.reconnectBackoffMaxMs = 500
         config.requestTimeoutMs = requestTimeoutMs
