@@ -37,6 +37,7 @@ public final class FailoverTrackingDriver: WorkloadDriver, WorkloadResultContrib
         var closed = false
         var summary: HistoryCheckSummary?
         var historySends = 0
+        var runs = 0
         var truncated = false
     }
 
@@ -149,20 +150,25 @@ public final class FailoverTrackingDriver: WorkloadDriver, WorkloadResultContrib
                                  completedAtNanoseconds: completedAt)
         }
         guard let history, let ids else { return }
-        let allowed = state.withLock { state -> Bool in
+        // Each reported run is its own history "process": a driver reports the runs of one batch from
+        // several threads, so their order of arrival is not their send order, and the checker's
+        // send-order check (nonmonotonic-send) would flag the harness, not the broker. Read order
+        // (the read-back) and every other anomaly are checked.
+        let run = state.withLock { state -> Int? in
             guard state.historySends + result.records.count <= FailoverTracking.historyRecordsMax else {
                 state.truncated = true
-                return false
+                return nil
             }
             state.historySends += result.records.count
-            return true
+            state.runs += 1
+            return state.runs
         }
-        guard allowed else { return }
+        guard let run else { return }
         let partition = HistoryPartition(topic, result.partition)
         for index in result.records where index < ids.count {
             let outcome: SendOutcome = result.error == nil && result.baseOffset >= 0
                 ? .acknowledged(offset: result.baseOffset + Int64(index - result.records.lowerBound)) : .indeterminate
-            history.recordSend(process: process, partition: partition, value: ids[index], outcome: outcome)
+            history.recordSend(process: process << 40 | run, partition: partition, value: ids[index], outcome: outcome)
         }
     }
 }

@@ -11,7 +11,6 @@ final class FailoverTrackingProducer: WorkloadProducer {
     let index: Int
     let owner: FailoverTrackingDriver
     private let sequence = Atomic<Int64>(0)
-    private let calls = Atomic<Int>(0)
 
     init(inner: any WorkloadProducer, index: Int, owner: FailoverTrackingDriver) {
         self.inner = inner
@@ -51,9 +50,7 @@ final class FailoverTrackingProducer: WorkloadProducer {
         }
         let owner = owner
         let topic = batch.topic
-        // The history's "process" is one send call: the driver may report a call's completions
-        // late relative to a later call's (it coalesces runs), but in order within a call.
-        let process = index << 32 | (calls.wrappingAdd(1, ordering: .relaxed).oldValue & 0xFFFF_FFFF)
+        let process = index
         let recordIds = ids
         await inner.send(batch) { result in
             owner.completed(result, topic: topic, process: process, handedAt: handedAt, ids: recordIds)

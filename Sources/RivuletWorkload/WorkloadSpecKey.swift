@@ -122,7 +122,7 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
         case .replicaFetchWaitMaxMs: "500"
         case .requestTimeoutMs: "30000"
         case .retryBackoffMaxMs: "500"
-        case .checkHistory: "true with a kill, pause, restart or partition fault, else false"
+        case .checkHistory: "true with a kill, pause, restart or partition fault (when the history fits: see meaning), else false"
         case .seed: "1"
         case .fault: "none"
         }
@@ -184,7 +184,7 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
         case .replicaFetchWaitMaxMs: "Embedded brokers' replica.fetch.wait.max.ms (0...3600000): the longest a follower's fetch waits at the leader for new data."
         case .requestTimeoutMs: "Clients' request.timeout.ms (1...3600000): how long a producer waits for an answer (a paused broker's) before it retries."
         case .retryBackoffMaxMs: "Clients' retry.backoff.max.ms (1...3600000): the cap of the exponential backoff (from 20 ms) between retries and metadata refreshes while a partition has no leader."
-        case .checkHistory: "Record every acknowledged send, read every partition back after the run and check the history (lost and duplicated records, anomalies); needs messageSize >= 16 (bytes 8...15 carry a unique record id)."
+        case .checkHistory: "Record every acknowledged send, read every partition back after the run and check the history (lost and duplicated records, anomalies); needs messageSize >= 16 (bytes 8...15 carry a unique record id), a fixed producerRate and at most 2,000,000 records over the run."
         case .seed: "Seed of every random choice (keys, payload bytes and picks), so runs replay; topic names also mix in the start time so runs never collide."
         case .fault: "A fault to inject; repeat the key for several. Grammar below."
         }

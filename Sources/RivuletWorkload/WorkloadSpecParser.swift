@@ -472,7 +472,11 @@ private struct SpecParser {
                                         kind: .badValue, message: error.message)
             }
         }
-        spec.checkHistory = try bool(.checkHistory) ?? spec.faults.contains(where: \.losesBrokers)
+        // On by default with faults that take brokers away, when the history can be recorded (an id fits in
+        // the value, a fixed rate, a bounded number of records); an explicit `true` is validated instead.
+        spec.checkHistory = try bool(.checkHistory) ?? (spec.faults.contains(where: \.losesBrokers) && spec.messageSize >= 16
+            && spec.producerRate > 0
+            && spec.producerRate * (spec.warmupDuration + spec.testDuration).secondsDouble <= Double(FailoverTracking.historyRecordsMax))
         return spec
     }
 

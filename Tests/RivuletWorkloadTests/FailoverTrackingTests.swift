@@ -173,7 +173,7 @@ struct FailoverTrackingTests {
         #expect(result.textReport.contains("first acked write after"))
         #expect(result.textReport.contains("acknowledged records lost: 0"))
         #expect(result.jsonText.contains("\"leaderFirstAckMsMax\""))
-        #expect(result.jsonText.contains("\"lostAcknowledged\": 0"))
+        #expect(result.jsonText.contains("\"lostAcknowledged\" : 0"))
         let csv = try #require(result.recoveryCSVText)
         #expect(csv.split(separator: "\n").count == 1 + recovery.partitions.count + 1)
     }
