@@ -31,7 +31,7 @@ enum WorkloadCLI {
     static let temporaryDirectories = Mutex<Set<String>>([])
 
     /// Builds the driver of a spec: the Rivulet client against the spec's target.
-    static func makeDriver(clock: any EngineClock) -> WorkloadCommand.DriverFactory {
+    static func makeDriver(clock: any EngineClock, consumerMode: KafkaWorkloadDriver.ConsumerMode) -> WorkloadCommand.DriverFactory {
         { spec in
             var owned = false
             switch spec.storage {
@@ -40,8 +40,16 @@ enum WorkloadCLI {
             case .memory:
                 break
             }
-            return try await KafkaWorkloadDriver.start(spec: spec, clock: clock, ownsStorageDirectory: owned)
+            return try await KafkaWorkloadDriver.start(spec: spec, clock: clock, ownsStorageDirectory: owned, consumerMode: consumerMode)
         }
+    }
+
+    /// Parses `--consumer-mode`.
+    static func consumerMode(_ text: String) throws -> KafkaWorkloadDriver.ConsumerMode {
+        guard let mode = KafkaWorkloadDriver.ConsumerMode(rawValue: text) else {
+            throw ValidationError("--consumer-mode \(text): expected groups (consumer groups) or assigned (partitions assigned by the harness)")
+        }
+        return mode
     }
 
     /// Prints a spec or run error on standard error and turns it into an exit code (2 for a bad

@@ -19,8 +19,10 @@ import Synchronization
 /// - Each producer and consumer has its own `ClusterClient` (its own connections), as separate
 ///   Kafka clients would. Producers use the spec's `acks`, `linger.ms`, `batch.size` and
 ///   `compression.type` (idempotence follows Kafka's default: on with acks=all).
-/// - Consumers of one subscription share its partitions (`StaticSubscriptionGroup`: assigned
-///   partitions, the seam for consumer groups).
+/// - Consumers of one subscription form a consumer group (`group.id` = the subscription; the
+///   group coordinator assigns partitions, range or cooperative-sticky, and rebalances on joins and
+///   leaves), or, in `assigned` mode, share its partitions through `StaticSubscriptionGroup`.
+///   Before traffic the runner waits until every group has settled (`consumersReady`).
 /// - End-to-end latency: the runner writes the intended send time into the first 8 bytes of every
 ///   value and reads it back from what the consumers deliver, on the runner's clock (this process).
 /// - Faults: on embedded targets, `EmbeddedFaultInjector` (delay and pause through the broker's
@@ -29,8 +31,20 @@ import Synchronization
 ///
 /// Isolation: `Sendable`; the runner calls it from several tasks.
 public final class KafkaWorkloadDriver: WorkloadDriver {
+    /// How consumers get their partitions.
+    public enum ConsumerMode: String, Sendable, CaseIterable {
+        /// Consumer groups through the group coordinator (Kafka's `subscribe`; OMB's Kafka driver).
+        case groups
+        /// Partitions assigned by the driver (`assign`), for targets without consumer groups.
+        case assigned
+    }
+
     /// `rivulet` for embedded targets, `kafka` for external clusters.
     public let name: String
+    /// How consumers get their partitions.
+    public let consumerMode: ConsumerMode
+    /// `session.timeout.ms` of group consumers (a killed consumer's partitions move after it).
+    public let sessionTimeoutMs: Int32
     /// Where the clients connect.
     public let target: KafkaWorkloadTarget
     let clock: any EngineClock
@@ -43,6 +57,7 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
         var topics: [String: Int] = [:]
         var createdTopics: [String] = []
         var subscriptions: [String: StaticSubscriptionGroup] = [:]
+        var groupMembers: [String: [GroupConsumer]] = [:]
         var closed = false
     }
 
@@ -50,8 +65,11 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
     static let setupTimeoutMs: Int64 = 30_000
 
     /// A driver over an already started target. The driver closes the target.
-    public init(target: KafkaWorkloadTarget, clock: any EngineClock = SystemClock(), seed: UInt64 = 1) {
+    public init(target: KafkaWorkloadTarget, clock: any EngineClock = SystemClock(), seed: UInt64 = 1,
+                consumerMode: ConsumerMode = .groups, sessionTimeoutMs: Int32 = 10_000) {
         self.target = target
+        self.consumerMode = consumerMode
+        self.sessionTimeoutMs = sessionTimeoutMs
         self.clock = clock
         self.seed = seed
         name = target.embedded == nil ? "kafka" : "rivulet"
@@ -64,10 +82,10 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
     ///
     /// - Throws: `KafkaWorkloadTarget.StartError`.
     public static func start(spec: WorkloadSpec, clock: any EngineClock = SystemClock(), ownsStorageDirectory: Bool = false,
-                             logger: Logger? = nil) async throws -> KafkaWorkloadDriver {
+                             consumerMode: ConsumerMode = .groups, logger: Logger? = nil) async throws -> KafkaWorkloadDriver {
         let target = try await KafkaWorkloadTarget.start(spec: spec, clock: clock, ownsStorageDirectory: ownsStorageDirectory,
                                                          logger: logger)
-        return KafkaWorkloadDriver(target: target, clock: clock, seed: spec.seed)
+        return KafkaWorkloadDriver(target: target, clock: clock, seed: spec.seed, consumerMode: consumerMode)
     }
 
     public var faultInjector: (any WorkloadFaultInjector)? { injector }
@@ -132,13 +150,6 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
 
     public func createConsumer(_ info: WorkloadConsumerInfo, handler: @escaping WorkloadReceiveHandler) async throws -> any WorkloadConsumer {
         let partitions = try partitionCount(of: info.topic)
-        let key = info.topic + "\u{0}" + info.subscription
-        let group = state.withLock { state -> StaticSubscriptionGroup in
-            if let existing = state.subscriptions[key] { return existing }
-            let group = StaticSubscriptionGroup(name: info.subscription, topic: info.topic, partitionCount: partitions)
-            state.subscriptions[key] = group
-            return group
-        }
         let cluster = ClusterClient(config: target.clientConfig(clientId: "rivulet-workload-consumer-\(info.index)", clock: clock,
                                                                seed: seed &+ 0x10000 &+ UInt64(info.index)),
                                     transport: target.transport)
@@ -146,17 +157,64 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
         config.autoOffsetReset = .earliest
         config.fetchMaxWaitMs = 100
         config.maxPollRecords = 10_000
-        let consumer: Consumer
+        let source: KafkaWorkloadConsumer.Source
         do {
-            consumer = try Consumer(cluster: cluster, config: config)
+            switch consumerMode {
+            case .groups:
+                var group = ConsumerGroupConfig(groupId: info.subscription)
+                group.sessionTimeoutMs = sessionTimeoutMs
+                group.heartbeatIntervalMs = Int64(max(1, sessionTimeoutMs / 10))
+                let member = try GroupConsumer(cluster: cluster, config: config, groupConfig: group)
+                state.withLock { $0.groupMembers[info.topic + "\u{0}" + info.subscription, default: []].append(member) }
+                source = .group(member)
+            case .assigned:
+                let key = info.topic + "\u{0}" + info.subscription
+                let subscription = state.withLock { state -> StaticSubscriptionGroup in
+                    if let existing = state.subscriptions[key] { return existing }
+                    let subscription = StaticSubscriptionGroup(name: info.subscription, topic: info.topic, partitionCount: partitions)
+                    state.subscriptions[key] = subscription
+                    return subscription
+                }
+                source = .assigned(try Consumer(cluster: cluster, config: config), subscription)
+            }
         } catch {
             await cluster.close()
             throw error
         }
-        let workloadConsumer = KafkaWorkloadConsumer(index: info.index, topic: info.topic, consumer: consumer, subscription: group,
-                                                     clock: clock, handler: handler)
-        workloadConsumer.start()
-        return workloadConsumer
+        let consumer = KafkaWorkloadConsumer(index: info.index, topic: info.topic, source: source, clock: clock, handler: handler)
+        do {
+            try consumer.start()
+        } catch {
+            await consumer.close()
+            throw error
+        }
+        return consumer
+    }
+
+    /// Waits until every consumer group has settled: all its live members in one generation, none
+    /// rebalancing, and every partition of the topic owned by exactly one of them.
+    public func consumersReady(timeout: Duration) async throws {
+        guard consumerMode == .groups else { return }
+        let deadline = clock.monotonicNanoseconds() &+ timeout.nanosecondsClamped
+        while true {
+            let groups = state.withLock { ($0.groupMembers, $0.topics) }
+            var unsettled: [String] = []
+            for (key, members) in groups.0 {
+                let topic = String(key.prefix { $0 != "\u{0}" })
+                let states = members.map(\.membershipState)
+                let generations = Set(states.map(\.generationId))
+                let owned = states.flatMap(\.assignment)
+                let settled = generations.count == 1 && (generations.first ?? -1) >= 0 && !states.contains(where: \.isRebalancing)
+                    && owned.count == (groups.1[topic] ?? -1) && Set(owned).count == owned.count
+                if !settled { unsettled.append(String(key.split(separator: "\u{0}").last ?? "")) }
+            }
+            if unsettled.isEmpty { return }
+            guard clock.monotonicNanoseconds() < deadline else {
+                throw DriverError(message: "consumer groups \(unsettled.sorted().joined(separator: ", ")) did not settle within "
+                                  + "\(SpecDuration.format(timeout))")
+            }
+            try await clock.sleep(nanoseconds: 20_000_000)
+        }
     }
 
     // MARK: Closing
