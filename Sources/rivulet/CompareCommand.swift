@@ -41,6 +41,7 @@ struct CompareCommand: AsyncParsableCommand {
     var quiet = false
 
     func run() async throws {
+        WorkloadCLI.quietLogging()
         var common: [String] = []
         if let duration { common += ["--duration", duration] }
         for setting in settings { common += ["--set", setting] }

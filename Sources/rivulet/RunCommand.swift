@@ -47,6 +47,7 @@ struct RunCommand: AsyncParsableCommand {
     var quiet = false
 
     func run() async throws {
+        WorkloadCLI.quietLogging()
         var arguments: [String] = []
         if let duration { arguments += ["--duration", duration] }
         for setting in settings { arguments += ["--set", setting] }

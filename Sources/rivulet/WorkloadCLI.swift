@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import RivuletCore
 import RivuletWorkload
 import Synchronization
@@ -24,6 +25,17 @@ enum WorkloadCLI {
                 throw ValidationError("--storage \(text): expected memory, file, mmap, memory://, file:///dir or mmap:///dir")
             }
             return (text, nil)
+        }
+    }
+
+    /// Sends log lines of warning level and above to standard error, so that an embedded broker's
+    /// routine lines (segment rolls, retention) do not interleave with the report on stdout.
+    /// Called once, first, by `run`, `compare` and `conform` (each runs in its own process).
+    static func quietLogging() {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
         }
     }
 
