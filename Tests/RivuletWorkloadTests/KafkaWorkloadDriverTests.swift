@@ -79,7 +79,7 @@ import Testing
         return try await WorkloadRunner(spec: spec, driver: driver, clock: clock, options: TestSupport.options()).run()
     }
 
-    @Test(arguments: [("memory", WorkloadTransport.inproc), ("file", .inproc), ("mmap", .tcp), ("memory", .tcp)])
+    @Test(arguments: [("memory", WorkloadTransport.inproc), ("file", .inproc), ("mmap", .tcp)])
     func run_onEachStorageAndTransport_deliversEveryRecord(storage: String, transport: WorkloadTransport) async throws {
         let directory = try TestSupport.temporaryDirectory()
         let backend: WorkloadStorage = switch storage {
@@ -124,6 +124,8 @@ import Testing
         #expect(result.faults.count == 1 && result.faults.first?.error == nil)
         #expect(result.publishErrors == 0)
         #expect(result.finalBacklog <= 300, "backlog \(result.finalBacklog) after the rebalance")
+        let rebalance = try #require(result.faults.first?.rebalanceTimeMs, "the injector measures the rebalance")
+        #expect(rebalance > 0 && rebalance < 15_000)
         #expect(result.aggregatedEndToEndLatency.count > 1500)
     }
 }

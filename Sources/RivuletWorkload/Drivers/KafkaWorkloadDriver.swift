@@ -57,7 +57,12 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
         var topics: [String: Int] = [:]
         var createdTopics: [String] = []
         var subscriptions: [String: StaticSubscriptionGroup] = [:]
-        var groupMembers: [String: [GroupConsumer]] = [:]
+        /// Group members by topic and subscription, with their consumer index.
+        var groupMembers: [String: [(index: Int, member: GroupConsumer)]] = [:]
+        /// The group key of each group consumer's index.
+        var groupOfConsumer: [Int: String] = [:]
+        /// Consumers killed or closed (no longer counted when a group settles).
+        var goneConsumers: Set<Int> = []
         var closed = false
     }
 
@@ -88,7 +93,9 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
         return KafkaWorkloadDriver(target: target, clock: clock, seed: spec.seed, consumerMode: consumerMode)
     }
 
-    public var faultInjector: (any WorkloadFaultInjector)? { injector }
+    public var faultInjector: (any WorkloadFaultInjector)? {
+        injector.map { KafkaDriverFaultInjector(embedded: $0, driver: self) }
+    }
 
     // MARK: Topics
 
@@ -165,7 +172,11 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
                 group.sessionTimeoutMs = sessionTimeoutMs
                 group.heartbeatIntervalMs = Int64(max(1, sessionTimeoutMs / 10))
                 let member = try GroupConsumer(cluster: cluster, config: config, groupConfig: group)
-                state.withLock { $0.groupMembers[info.topic + "\u{0}" + info.subscription, default: []].append(member) }
+                let key = info.topic + "\u{0}" + info.subscription
+                state.withLock { state in
+                    state.groupMembers[key, default: []].append((info.index, member))
+                    state.groupOfConsumer[info.index] = key
+                }
                 source = .group(member)
             case .assigned:
                 let key = info.topic + "\u{0}" + info.subscription
@@ -197,17 +208,7 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
         guard consumerMode == .groups else { return }
         let deadline = clock.monotonicNanoseconds() &+ timeout.nanosecondsClamped
         while true {
-            let groups = state.withLock { ($0.groupMembers, $0.topics) }
-            var unsettled: [String] = []
-            for (key, members) in groups.0 {
-                let topic = String(key.prefix { $0 != "\u{0}" })
-                let states = members.map(\.membershipState)
-                let generations = Set(states.map(\.generationId))
-                let owned = states.flatMap(\.assignment)
-                let settled = generations.count == 1 && (generations.first ?? -1) >= 0 && !states.contains(where: \.isRebalancing)
-                    && owned.count == (groups.1[topic] ?? -1) && Set(owned).count == owned.count
-                if !settled { unsettled.append(String(key.split(separator: "\u{0}").last ?? "")) }
-            }
+            let unsettled = unsettledGroups(nil)
             if unsettled.isEmpty { return }
             guard clock.monotonicNanoseconds() < deadline else {
                 throw DriverError(message: "consumer groups \(unsettled.sorted().joined(separator: ", ")) did not settle within "
@@ -215,6 +216,39 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
             }
             try await clock.sleep(nanoseconds: 20_000_000)
         }
+    }
+
+    /// The subscriptions (of `keys`, or all) whose group has not settled.
+    private func unsettledGroups(_ keys: Set<String>?) -> [String] {
+        let (groups, topics, gone) = state.withLock { ($0.groupMembers, $0.topics, $0.goneConsumers) }
+        var unsettled: [String] = []
+        for (key, members) in groups where keys?.contains(key) ?? true {
+            let topic = String(key.prefix { $0 != "\u{0}" })
+            let states = members.filter { !gone.contains($0.index) }.map(\.member.membershipState)
+            let generations = Set(states.map(\.generationId))
+            let owned = states.flatMap(\.assignment)
+            let settled = generations.count == 1 && (generations.first ?? -1) >= 0 && !states.contains(where: \.isRebalancing)
+                && owned.count == (topics[topic] ?? -1) && Set(owned).count == owned.count
+            if !settled { unsettled.append(String(key.split(separator: "\u{0}").last ?? "")) }
+        }
+        return unsettled
+    }
+
+    /// After consumer `index` joined (`gone` false) or was killed (`gone` true): how long its group
+    /// took to settle, in milliseconds, or nil when it did not within `timeout`.
+    func rebalanceTimeMs(consumer index: Int, gone: Bool, timeout: Duration) async -> Double? {
+        let start = clock.monotonicNanoseconds()
+        let key = state.withLock { state -> String? in
+            if gone { state.goneConsumers.insert(index) }
+            return state.groupOfConsumer[index]
+        }
+        guard let key else { return nil }
+        let deadline = start &+ timeout.nanosecondsClamped
+        while !unsettledGroups([key]).isEmpty {
+            guard clock.monotonicNanoseconds() < deadline else { return nil }
+            do { try await clock.sleep(nanoseconds: 10_000_000) } catch { return nil }
+        }
+        return Double(clock.monotonicNanoseconds() &- start) / 1e6
     }
 
     // MARK: Closing
@@ -246,5 +280,47 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
         /// What failed.
         public let message: String
         public var description: String { message }
+    }
+}
+
+/// The driver's fault injector on embedded targets: broker faults go to the cluster
+/// (`EmbeddedFaultInjector`); after a consumer is killed or added it measures how long the
+/// consumer group took to settle (`rebalanceTimeMs`). A killed member stops without leaving, so
+/// that includes the session timeout; the fault scheduler waits for it (bounded by the session
+/// timeout plus 10 s) before the next fault.
+final class KafkaDriverFaultInjector: WorkloadFaultInjector {
+    let embedded: EmbeddedFaultInjector
+    let driver: KafkaWorkloadDriver
+
+    init(embedded: EmbeddedFaultInjector, driver: KafkaWorkloadDriver) {
+        self.embedded = embedded
+        self.driver = driver
+    }
+
+    func delay(_ target: FaultTarget, by delay: Duration) async throws -> FaultEffect { try await embedded.delay(target, by: delay) }
+    func removeDelay(broker: Int) async throws -> FaultEffect { try await embedded.removeDelay(broker: broker) }
+    func kill(_ target: FaultTarget) async throws -> FaultEffect { try await embedded.kill(target) }
+    func restart(_ target: FaultTarget) async throws -> FaultEffect { try await embedded.restart(target) }
+    func pause(_ target: FaultTarget) async throws -> FaultEffect { try await embedded.pause(target) }
+    func resume(broker: Int) async throws -> FaultEffect { try await embedded.resume(broker: broker) }
+    func partition(_ target: FaultTarget) async throws -> FaultEffect { try await embedded.partition(target) }
+    func heal(broker: Int) async throws -> FaultEffect { try await embedded.heal(broker: broker) }
+
+    func consumerKilled(index: Int) async -> FaultEffect {
+        await rebalance(index: index, gone: true, timeout: .milliseconds(Int64(driver.sessionTimeoutMs)) + .seconds(10))
+    }
+
+    func consumerAdded(index: Int) async -> FaultEffect {
+        await rebalance(index: index, gone: false, timeout: .seconds(15))
+    }
+
+    private func rebalance(index: Int, gone: Bool, timeout: Duration) async -> FaultEffect {
+        guard driver.consumerMode == .groups else {
+            return FaultEffect(rebalanceTimeMs: 0, detail: "partitions reassigned by the harness at once")
+        }
+        guard let milliseconds = await driver.rebalanceTimeMs(consumer: index, gone: gone, timeout: timeout) else {
+            return FaultEffect(detail: "the consumer group did not settle within \(SpecDuration.format(timeout))")
+        }
+        return FaultEffect(rebalanceTimeMs: milliseconds, detail: "consumer group settled after \(Int(milliseconds.rounded())) ms")
     }
 }
