@@ -137,6 +137,8 @@ public final class WorkloadRunner: Sendable {
                     }
                 }
             }
+            stage = "waiting for consumer groups to settle"
+            try await driver.consumersReady(timeout: options.readinessTimeout)
             stage = "creating producers"
             let outstandingMax = max(1, options.outstandingBytesMaxPerProducer / max(1, spec.messageSize))
             for (topicIndex, topic) in topicNames.enumerated() {
