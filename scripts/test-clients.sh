@@ -135,6 +135,11 @@ done
 check "groups: swift + confluent-kafka roundrobin" 180 \
   python3 "$clients/groups/group_check.py" --client swift --peer confluent --assignor roundrobin --bootstrap "$bootstrap" \
   --topic groups --rivulet "$rivulet"
+<<<<<<< HEAD
+=======
+check "rivulet log roundtrip --bootstrap: 200 x 100 kB, acks=all" 120 \
+  "$rivulet" log roundtrip --bootstrap "$bootstrap" --topic log-roundtrip --batches 200 --batch-bytes 100000
+>>>>>>> replication
 check "metrics: /metrics per API, connections and log sizes" 30 \
   python3 "$clients/metrics_check.py" --url "http://127.0.0.1:$metrics_port/metrics"
 check "shutdown: SIGTERM exits cleanly, file storage survives restart" 120 \

@@ -10,11 +10,13 @@ public struct IsolatableTransport: Transport {
     /// Whether the owner is currently cut off.
     public let isCut: @Sendable () -> Bool
 
+    /// Wraps `inner`; `isCut` is asked before every connection and request.
     public init(inner: any Transport, isCut: @escaping @Sendable () -> Bool) {
         self.inner = inner
         self.isCut = isCut
     }
 
+    /// Connects through `inner` unless cut off (then `TransportError.injectedFault`).
     public func connect(to address: BrokerAddress, clientId: String?) async throws -> any KafkaConnection {
         if isCut() { throw TransportError.injectedFault(address, "network partition") }
         return IsolatableConnection(inner: try await inner.connect(to: address, clientId: clientId), isCut: isCut)

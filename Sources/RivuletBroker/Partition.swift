@@ -222,6 +222,8 @@ public final class Partition: Sendable {
     public var logStartOffset: Int64? { state.withLock { $0.log?.logStartOffset } }
     /// The log end offset, or nil when the log is closed.
     public var logEndOffset: Int64? { state.withLock { $0.log?.logEndOffset } }
+    /// Bytes stored in the log across its segments, or nil when the log is closed (a metrics gauge).
+    public var logSizeBytes: Int64? { state.withLock { $0.log?.sizeBytes } }
     /// The current leader epoch.
     public var leaderEpoch: Int32 { state.withLock { $0.leaderEpoch } }
     /// The in-sync replicas.
@@ -382,8 +384,9 @@ public final class Partition: Sendable {
                                               logAppendTimeMs: -1, logStartOffset: log.logStartOffset, isDuplicate: true,
                                               leaderEpoch: state.leaderEpoch), false)
             }
+            // The leader epoch is stamped by the store into its own copy (no copy-on-write of the
+            // request's bytes here); LogAppendTime changes CRC'd bytes, so it is stamped on a copy.
             var stamped = batch
-            stamped.setPartitionLeaderEpoch(state.leaderEpoch)
             var logAppendTimeMs: Int64 = -1
             if state.config.messageTimestampType == .logAppendTime {
                 stamped.setLogAppendTime(nowMs)
@@ -391,7 +394,7 @@ public final class Partition: Sendable {
             }
             let info: LogAppendInfo
             do throws(StorageError) {
-                info = try log.append(stamped, assignOffsets: true)
+                info = try log.append(stamped, assignOffsets: true, partitionLeaderEpoch: state.leaderEpoch)
             } catch {
                 switch error {
                 case .logFailed, .io, .corruptLog: state.failure = error.description

@@ -230,6 +230,14 @@ import Testing
             }
             #expect(fenced?.kafkaErrorCode == .fencedInstanceId)
             #expect(old.assignment.isEmpty)
+            // The record sequence throws it too.
+            var sequenceError: ClientError?
+            do throws(ClientError) {
+                for try await _ in old.records(pollTimeoutMs: 50) {}
+            } catch {
+                sequenceError = error
+            }
+            #expect(sequenceError?.kafkaErrorCode == .fencedInstanceId)
             await old.close()
             await new.close()
         }
@@ -244,7 +252,11 @@ import Testing
             let member = try harness.member(group: "manual") { $0.enableAutoCommit = false }
             try member.subscribe(["manual"])
             var consumed = 0
-            for _ in 0 ..< 200 where consumed < 20 { consumed += try await member.poll(timeoutMs: 100).count }
+            for try await record in member.records(pollTimeoutMs: 100) {
+                #expect(record.topic == "manual")
+                consumed += 1
+                if consumed == 20 { break }
+            }
             #expect(consumed == 20)
             let p0 = TopicAndPartition(topic: "manual", partition: 0)
             let p1 = TopicAndPartition(topic: "manual", partition: 1)

@@ -15,6 +15,7 @@ public struct ClusterCoordinationOptions: Sendable {
     /// The transport replica fetchers dial leaders with.
     public var transport: any Transport
 
+    /// Options that open sessions with `connect` and reach leaders through `transport`.
     public init(connect: @escaping @Sendable () async throws -> any Coordinator, transport: any Transport) {
         self.connect = connect
         self.transport = transport
@@ -394,6 +395,7 @@ public final class ClusterMembership: IsrChangeHandler, Sendable {
 
     // MARK: ISR changes
 
+    /// Writes `change` in the background (see the type's documentation).
     public func propose(_ change: IsrChange, partition: Partition) {
         Task { await self.write(change, partition: partition) }
     }

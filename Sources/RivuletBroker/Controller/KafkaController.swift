@@ -114,7 +114,11 @@ public final class KafkaController: Sendable {
             if topicsWatch.needsArming { topicsWatch.arm(try await session.getChildren(ClusterZNodes.topics, watch: true).watch) }
             if changeWatch.needsArming { changeWatch.arm(try await session.getData(ClusterZNodes.metadataChange, watch: true).watch) }
             let retry = try await reconcile(session, epoch: epoch)
-            if retry { continue }
+            if retry {
+                // A conditional write lost a race with a leader's ISR change: read again shortly.
+                try await config.clock.sleep(nanoseconds: 5_000_000)
+                continue
+            }
             try await WatchWaiting.waitForAny([brokersWatch.watch, topicsWatch.watch, changeWatch.watch].compactMap { $0 },
                                               timeoutMs: config.metadataRefreshIntervalMs, clock: config.clock)
         }

@@ -13,6 +13,7 @@ public struct FollowerFetchState: Sendable, Hashable {
     /// The time (ms) of the follower's previous fetch, -1 before the first.
     public var lastFetchTimeMs: Int64
 
+    /// A follower's fetch state.
     public init(logEndOffset: Int64, lastCaughtUpTimeMs: Int64, lastFetchLeaderLogEndOffset: Int64, lastFetchTimeMs: Int64) {
         self.logEndOffset = logEndOffset
         self.lastCaughtUpTimeMs = lastCaughtUpTimeMs
@@ -33,6 +34,7 @@ public struct IsrChange: Sendable, Hashable {
     /// The proposed ISR, leader included.
     public var isr: [Int32]
 
+    /// A proposal to set `topicPartition`'s ISR to `isr`.
     public init(topicPartition: TopicPartition, leaderEpoch: Int32, partitionEpoch: Int32, isr: [Int32]) {
         self.topicPartition = topicPartition
         self.leaderEpoch = leaderEpoch

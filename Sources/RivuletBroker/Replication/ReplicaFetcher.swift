@@ -19,6 +19,7 @@ public struct FollowTarget: Sendable, Hashable {
     /// The leader epoch the follower fetches in (`currentLeaderEpoch`; the leader fences other epochs).
     public var leaderEpoch: Int32
 
+    /// Follow `topicPartition` from `leaderId` at `leaderAddress` in `leaderEpoch`.
     public init(topicPartition: TopicPartition, topicId: KafkaUUID, leaderId: Int32, leaderAddress: BrokerAddress, leaderEpoch: Int32) {
         self.topicPartition = topicPartition
         self.topicId = topicId
@@ -95,7 +96,10 @@ final class ReplicaFetcher: Sendable {
         }
     }
 
-    func stop() async {
+    /// Stops at once: no partition is fetched any more and a late answer is dropped; the task ends
+    /// when its current request or connect attempt returns. Returns the task to await, if any.
+    @discardableResult
+    func cancel() -> Task<Void, Never>? {
         let task = state.withLock { state -> Task<Void, Never>? in
             state.stopped = true
             state.partitions.removeAll()
@@ -103,7 +107,12 @@ final class ReplicaFetcher: Sendable {
             return state.task
         }
         task?.cancel()
-        await task?.value
+        return task
+    }
+
+    /// Stops and waits for the task to end.
+    func stop() async {
+        await cancel()?.value
     }
 
     private var backoffNs: UInt64 { UInt64(max(1, config.replicaFetchBackoffMs)) * 1_000_000 }
@@ -409,7 +418,8 @@ public final class ReplicaFetcherManager: Sendable {
             return (toStart, toStop)
         }
         for fetcher in toStart { fetcher.start() }
-        for fetcher in toStop { await fetcher.stop() }
+        // Not awaited: a fetcher stuck connecting to a dead leader must not hold up a leadership change.
+        for fetcher in toStop { fetcher.cancel() }
     }
 
     /// Stops every fetcher and waits for them.

@@ -1,4 +1,5 @@
 import RivuletBroker
+import RivuletClient
 import RivuletCoordination
 import RivuletCore
 import RivuletStorage
@@ -204,5 +205,102 @@ struct FailoverTests {
         #expect(read.map(\.2) == [0, 1, 2, 3, 4, 200, 201, 202])
         let restarted = try #require(fixture.replica("diverge", on: first))
         #expect(restarted.epochCache == secondReplica.epochCache)
+    }
+
+    @Test("a partitioned leader loses its session and leadership; after healing it re-registers and rejoins as a follower, nothing acked is lost")
+    func partitionAndHeal_rejoinsAsFollower() async throws {
+        let fixture = try await ReplicatedClusterFixture.start(minInsyncReplicas: 2)
+        defer { Task { await fixture.stop() } }
+        try await fixture.createTopic("cut", partitions: 1)
+        let producer = try fixture.producer(acks: .all, idempotent: true)
+        var acked: [Int64: Int64] = [:]
+        for value in Int64(0) ..< 20 {
+            acked[value] = try await producer.send(topic: "cut", partition: 0, key: nil, value: ReplicatedClusterFixture.encode(value)).offset
+        }
+        let leader = try #require(fixture.cluster.leader(of: "cut", partition: 0))
+        let sessionsBefore = try #require(fixture.cluster.broker(leader)?.membership?.sessionCount)
+        await fixture.cluster.partition(broker: leader)
+        #expect(fixture.cluster.isCutOff(broker: leader))
+        for value in Int64(20) ..< 40 {
+            acked[value] = try await producer.send(topic: "cut", partition: 0, key: nil, value: ReplicatedClusterFixture.encode(value)).offset
+        }
+        let newLeader = try #require(fixture.cluster.leader(of: "cut", partition: 0))
+        #expect(newLeader != leader)
+        await fixture.cluster.heal(broker: leader)
+        let rejoined = await holdsEventually(timeoutMs: 8000) {
+            guard let replica = fixture.replica("cut", on: newLeader) else { return false }
+            return Set(replica.isr) == Set(fixture.cluster.brokerIds) && fixture.replica("cut", on: leader)?.isLeader == false
+        }
+        #expect(rejoined)
+        #expect((fixture.cluster.broker(leader)?.membership?.sessionCount ?? 0) > sessionsBefore, "the healed broker kept its expired session")
+        for value in Int64(40) ..< 50 {
+            acked[value] = try await producer.send(topic: "cut", partition: 0, key: nil, value: ReplicatedClusterFixture.encode(value)).offset
+        }
+        await producer.close()
+        let read = try await fixture.readAll("cut")
+        let readByValue = Dictionary(read.map { ($0.2, $0.1) }, uniquingKeysWith: { first, _ in first })
+        #expect(acked.allSatisfy { readByValue[$0.key] == $0.value })
+        let caughtUp = await holdsEventually {
+            fixture.replica("cut", on: leader)?.logEndOffset == fixture.replica("cut", on: newLeader)?.logEndOffset
+        }
+        #expect(caughtUp)
+    }
+}
+
+@Suite("Replicated cluster over TCP", .serialized)
+struct ReplicatedTCPTests {
+    @Test("startWithTCP with 3 brokers: a TCP client writes acks=all, the leader is killed, writes continue and nothing acked is lost")
+    func tcpCluster_failover() async throws {
+        var configuration = EmbeddedCluster.Configuration(
+            brokerCount: 3, storageURL: "memory://", randomSeed: 9,
+            customize: { config in
+                config.replicaFetchBackoffMs = 20
+                config.replicaFetchWaitMaxMs = 100
+                config.minInsyncReplicas = 2
+                config.logRetentionCheckIntervalMs = 3_600_000
+            },
+            groupCoordinator: { _ in nil })
+        configuration.sessionTimeoutMs = 500
+        let (cluster, listeners) = try await EmbeddedCluster.startWithTCP(configuration)
+        var clientConfig = ClientConfig(bootstrapServers: listeners.bootstrapAddresses)
+        clientConfig.retryBackoffMs = 10
+        clientConfig.retryBackoffMaxMs = 50
+        clientConfig.reconnectBackoffMs = 10
+        clientConfig.requestTimeoutMs = 3000
+        let client = ClusterClient(config: clientConfig, transport: listeners.transport())
+        defer {
+            Task {
+                await client.close()
+                await listeners.close()
+                await cluster.shutdown()
+            }
+        }
+        _ = try await Admin(cluster: client).createTopic(RivuletClient.NewTopic(name: "tcp-failover", partitions: 1, replicationFactor: 3))
+        _ = await cluster.waitForLeader(of: "tcp-failover", partition: 0)
+        #expect(await cluster.waitForFullIsr(of: "tcp-failover"))
+        var producerConfig = ProducerConfig()
+        producerConfig.acks = .all
+        producerConfig.lingerMs = 0
+        producerConfig.enableIdempotence = true
+        producerConfig.deliveryTimeoutMs = 20_000
+        let producer = try Producer(cluster: client, config: producerConfig)
+        var acked: [Int64: Int64] = [:]
+        for value in Int64(0) ..< 30 {
+            acked[value] = try await producer.send(topic: "tcp-failover", partition: 0, key: nil, value: ReplicatedClusterFixture.encode(value)).offset
+        }
+        let leader = try #require(cluster.leader(of: "tcp-failover", partition: 0))
+        let killedAt = ContinuousClock.now
+        await cluster.kill(broker: leader)
+        acked[30] = try await producer.send(topic: "tcp-failover", partition: 0, key: nil, value: ReplicatedClusterFixture.encode(30)).offset
+        let recovery = ContinuousClock.now - killedAt
+        print("TCP embedded cluster: first acked write \(recovery) after killing leader \(leader) (500 ms session)")
+        #expect(recovery < .seconds(2))
+        await producer.close()
+        let newLeader = try #require(cluster.leader(of: "tcp-failover", partition: 0))
+        let replica = try #require(cluster.broker(newLeader)?.replicaManager.partition(TopicPartition(topic: "tcp-failover", partition: 0)))
+        #expect(replica.highWatermark == 31)
+        let entries = (try? replica.read(fetchOffset: 0, maxBytes: 1 << 20, isolation: .highWatermark, currentLeaderEpoch: -1,
+                                         minOneMessage: true))
+        #expect((entries?.records.readableBytes ?? 0) > 0)
     }
 }

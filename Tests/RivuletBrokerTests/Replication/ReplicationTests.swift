@@ -133,4 +133,43 @@ struct ReplicationTests {
         await connection.close()
         await writer.close()
     }
+
+    @Test("topic lifecycle through the coordinator: create on any broker, add partitions, delete; every broker follows")
+    func topicLifecycle_throughTheCoordinator() async throws {
+        let fixture = try await ReplicatedClusterFixture.start()
+        defer { Task { await fixture.stop() } }
+        try await fixture.createTopic("lifecycle", partitions: 3, replicationFactor: 2)
+        await #expect(throws: ClientError.self) {
+            _ = try await fixture.admin.createTopic(RivuletClient.NewTopic(name: "lifecycle", partitions: 1, replicationFactor: 2))
+        }
+        await #expect(throws: ClientError.self) {
+            _ = try await fixture.admin.createTopic(RivuletClient.NewTopic(name: "too-many", partitions: 1, replicationFactor: 4))
+        }
+        // Every replica is open on exactly the brokers of its assignment.
+        func holders(_ partition: Int32) -> Set<Int32> {
+            Set(fixture.cluster.brokerIds.filter { fixture.replica("lifecycle", partition, on: $0) != nil })
+        }
+        for partition in Int32(0) ..< 3 {
+            let assigned = fixture.cluster.broker(0)?.metadataCache.image.topic(named: "lifecycle")?.partition(partition)?.replicas ?? []
+            #expect(assigned.count == 2)
+            #expect(holders(partition) == Set(assigned))
+        }
+        let grown = try await fixture.admin.createPartitions(["lifecycle": 5])
+        #expect(grown.first?.error == nil)
+        let allLed = await holdsEventually {
+            (0 ..< 5).allSatisfy { fixture.cluster.leader(of: "lifecycle", partition: Int32($0)) != nil }
+        }
+        #expect(allLed)
+        for nodeId in fixture.cluster.brokerIds {
+            #expect(fixture.cluster.broker(nodeId)?.metadataCache.image.topic(named: "lifecycle")?.partitions.count == 5)
+        }
+        try await fixture.admin.deleteTopic("lifecycle")
+        let gone = await holdsEventually {
+            fixture.cluster.brokerIds.allSatisfy { nodeId in
+                (0 ..< 5).allSatisfy { fixture.replica("lifecycle", Int32($0), on: nodeId) == nil }
+                    && fixture.cluster.broker(nodeId)?.metadataCache.image.topic(named: "lifecycle") == nil
+            }
+        }
+        #expect(gone)
+    }
 }
