@@ -73,7 +73,7 @@ public struct WorkloadSpec: Sendable, Equatable {
     /// The coordination service of an embedded cluster with several brokers.
     public var coordinator: WorkloadCoordinator
     /// Embedded brokers' coordination session timeout (`zookeeper.session.timeout.ms`), milliseconds.
-    public var sessionTimeoutMs: Int
+    public var brokerSessionTimeoutMs: Int
     /// Embedded brokers' `replica.lag.time.max.ms`.
     public var replicaLagTimeMaxMs: Int
     /// Embedded brokers' `replica.fetch.backoff.ms`.
@@ -131,7 +131,7 @@ public struct WorkloadSpec: Sendable, Equatable {
         replicationFactor = 1
         minInsyncReplicas = 1
         coordinator = .memory
-        sessionTimeoutMs = 6000
+        brokerSessionTimeoutMs = 6000
         replicaLagTimeMaxMs = 30_000
         replicaFetchBackoffMs = 1000
         replicaFetchWaitMaxMs = 500
@@ -203,7 +203,7 @@ public struct WorkloadSpec: Sendable, Equatable {
         add(.replicationFactor, "\(replicationFactor)")
         add(.minInsyncReplicas, "\(minInsyncReplicas)")
         add(.coordinator, coordinator.description)
-        add(.sessionTimeoutMs, "\(sessionTimeoutMs)")
+        add(.brokerSessionTimeoutMs, "\(brokerSessionTimeoutMs)")
         add(.replicaLagTimeMaxMs, "\(replicaLagTimeMaxMs)")
         add(.replicaFetchBackoffMs, "\(replicaFetchBackoffMs)")
         add(.replicaFetchWaitMaxMs, "\(replicaFetchWaitMaxMs)")

@@ -32,7 +32,7 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
     case replicationFactor
     case minInsyncReplicas
     case coordinator
-    case sessionTimeoutMs
+    case brokerSessionTimeoutMs
     case replicaLagTimeMaxMs
     case replicaFetchBackoffMs
     case replicaFetchWaitMaxMs
@@ -65,7 +65,7 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
         case .topics, .partitionsPerTopic, .subscriptionsPerTopic, .producersPerTopic, .consumerPerSubscription,
              .randomizedPayloadPoolSize, .brokers, .replicationFactor, .minInsyncReplicas:
             "integer"
-        case .sessionTimeoutMs, .replicaLagTimeMaxMs, .replicaFetchBackoffMs, .replicaFetchWaitMaxMs, .requestTimeoutMs, .retryBackoffMaxMs:
+        case .brokerSessionTimeoutMs, .replicaLagTimeMaxMs, .replicaFetchBackoffMs, .replicaFetchWaitMaxMs, .requestTimeoutMs, .retryBackoffMaxMs:
             "integer"
         case .coordinator: "memory, memory://name, zk://host:port[/chroot]"
         case .checkHistory: "true, false"
@@ -116,7 +116,7 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
         case .replicationFactor: "1"
         case .minInsyncReplicas: "1"
         case .coordinator: "memory (a private in-process ensemble)"
-        case .sessionTimeoutMs: "6000"
+        case .brokerSessionTimeoutMs: "6000"
         case .replicaLagTimeMaxMs: "30000"
         case .replicaFetchBackoffMs: "1000"
         case .replicaFetchWaitMaxMs: "500"
@@ -136,7 +136,7 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
         case .consumerBacklogSizeGB: "GiB (2^30 bytes)"
         case .testDurationMinutes, .warmupDurationMinutes: "minutes"
         case .testDurationSeconds, .warmupDurationSeconds, .windowSeconds: "seconds"
-        case .lingerMs, .sessionTimeoutMs, .replicaLagTimeMaxMs, .replicaFetchBackoffMs, .replicaFetchWaitMaxMs, .requestTimeoutMs,
+        case .lingerMs, .brokerSessionTimeoutMs, .replicaLagTimeMaxMs, .replicaFetchBackoffMs, .replicaFetchWaitMaxMs, .requestTimeoutMs,
              .retryBackoffMaxMs:
             "milliseconds"
         case .randomBytesRatio, .backlogDrainRatio: "fraction"
@@ -178,7 +178,7 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
         case .replicationFactor: "Replicas per partition (1...brokers)."
         case .minInsyncReplicas: "Topic min.insync.replicas (1...replicationFactor)."
         case .coordinator: "Coordination service of an embedded cluster with several brokers: a private in-memory ensemble, a shared one (`memory://name`) or a real ZooKeeper (`zk://`)."
-        case .sessionTimeoutMs: "Embedded brokers' coordination session timeout (zookeeper.session.timeout.ms, 100...600000): a killed broker's partitions move after about this long."
+        case .brokerSessionTimeoutMs: "Embedded brokers' coordination session timeout (zookeeper.session.timeout.ms, 100...600000): a killed broker's partitions move after about this long."
         case .replicaLagTimeMaxMs: "Embedded brokers' replica.lag.time.max.ms (1...3600000): a follower behind this long leaves the ISR."
         case .replicaFetchBackoffMs: "Embedded brokers' replica.fetch.backoff.ms (0...3600000): how long a follower waits after a failed fetch (from a dead leader) before fetching again."
         case .replicaFetchWaitMaxMs: "Embedded brokers' replica.fetch.wait.max.ms (0...3600000): the longest a follower's fetch waits at the leader for new data."

@@ -191,8 +191,8 @@ extension WorkloadSpec {
             throw fail(.minInsyncReplicas, "must be in 1...replicationFactor (\(replicationFactor)) (got \(minInsyncReplicas))")
         }
         if case .kafka(let servers) = target, servers.isEmpty { throw fail(.target, "needs at least one host:port") }
-        guard (100 ... 600_000).contains(sessionTimeoutMs) else {
-            throw fail(.sessionTimeoutMs, "must be in 100...600000 (got \(sessionTimeoutMs))")
+        guard (100 ... 600_000).contains(brokerSessionTimeoutMs) else {
+            throw fail(.brokerSessionTimeoutMs, "must be in 100...600000 (got \(brokerSessionTimeoutMs))")
         }
         guard (1 ... 3_600_000).contains(replicaLagTimeMaxMs) else {
             throw fail(.replicaLagTimeMaxMs, "must be in 1...3600000 (got \(replicaLagTimeMaxMs))")
@@ -454,7 +454,7 @@ private struct SpecParser {
             case .failure(let error): throw bad(.coordinator, entry, error.message)
             }
         }
-        spec.sessionTimeoutMs = try optionalInt(.sessionTimeoutMs) ?? 6000
+        spec.brokerSessionTimeoutMs = try optionalInt(.brokerSessionTimeoutMs) ?? 6000
         spec.replicaLagTimeMaxMs = try optionalInt(.replicaLagTimeMaxMs) ?? 30_000
         spec.replicaFetchBackoffMs = try optionalInt(.replicaFetchBackoffMs) ?? 1000
         spec.replicaFetchWaitMaxMs = try optionalInt(.replicaFetchWaitMaxMs) ?? 500

@@ -15,7 +15,7 @@ struct FailoverTrackingTests {
         for name in ["failover-kill-leader", "failover-acks1", "failover-pause-leader", "failover-partition-leader", "failover-kill-broker"] {
             let spec = try WorkloadSpec.load(path: TestSupport.workloadsDirectory + "/\(name).spec", environment: [:])
             #expect(spec.brokers == 3 && spec.replicationFactor == 3 && spec.minInsyncReplicas == 2, "\(name)")
-            #expect(spec.sessionTimeoutMs == 500, "\(name)")
+            #expect(spec.brokerSessionTimeoutMs == 500, "\(name)")
             #expect(spec.checkHistory, "\(name)")
             #expect(spec.faults.count == 1 && spec.faults[0].losesBrokers, "\(name)")
             #expect((spec.warmupDuration + spec.testDuration) < .seconds(60), "\(name) must run well under a minute")
@@ -36,7 +36,7 @@ struct FailoverTrackingTests {
             replicationFactor: 3
             minInsyncReplicas: 2
             coordinator: zk://127.0.0.1:2181/rivulet
-            sessionTimeoutMs: 750
+            brokerSessionTimeoutMs: 750
             replicaLagTimeMaxMs: 2000
             replicaFetchBackoffMs: 25
             replicaFetchWaitMaxMs: 100
@@ -45,7 +45,7 @@ struct FailoverTrackingTests {
             checkHistory: true
             """))
         #expect(spec.coordinator == .url("zk://127.0.0.1:2181/rivulet"))
-        #expect(spec.sessionTimeoutMs == 750 && spec.replicaLagTimeMaxMs == 2000 && spec.replicaFetchBackoffMs == 25)
+        #expect(spec.brokerSessionTimeoutMs == 750 && spec.replicaLagTimeMaxMs == 2000 && spec.replicaFetchBackoffMs == 25)
         #expect(spec.replicaFetchWaitMaxMs == 100 && spec.requestTimeoutMs == 1500 && spec.retryBackoffMaxMs == 100)
         var again = try WorkloadSpec.parse(text: spec.specText)
         again.sourcePath = spec.sourcePath
@@ -53,8 +53,8 @@ struct FailoverTrackingTests {
     }
 
     @Test(arguments: [
-        ("sessionTimeoutMs: 50", "sessionTimeoutMs"),
-        ("sessionTimeoutMs: soon", "sessionTimeoutMs"),
+        ("brokerSessionTimeoutMs: 50", "brokerSessionTimeoutMs"),
+        ("brokerSessionTimeoutMs: soon", "brokerSessionTimeoutMs"),
         ("replicaLagTimeMaxMs: 0", "replicaLagTimeMaxMs"),
         ("requestTimeoutMs: 0", "requestTimeoutMs"),
         ("retryBackoffMaxMs: 0", "retryBackoffMaxMs"),
@@ -141,7 +141,7 @@ struct FailoverTrackingTests {
         spec.brokers = 3
         spec.replicationFactor = 3
         spec.minInsyncReplicas = 2
-        spec.sessionTimeoutMs = 500
+        spec.brokerSessionTimeoutMs = 500
         spec.replicaFetchBackoffMs = 20
         spec.replicaFetchWaitMaxMs = 100
         spec.requestTimeoutMs = 2000

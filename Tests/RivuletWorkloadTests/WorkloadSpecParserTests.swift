@@ -40,7 +40,7 @@ import Testing
         replicationFactor: 3
         minInsyncReplicas: 2
         coordinator: memory://shared
-        sessionTimeoutMs: 500
+        brokerSessionTimeoutMs: 500
         replicaLagTimeMaxMs: 2000
         replicaFetchBackoffMs: 50
         replicaFetchWaitMaxMs: 100
@@ -82,7 +82,7 @@ import Testing
         #expect(spec.replicationFactor == 3)
         #expect(spec.minInsyncReplicas == 2)
         #expect(spec.coordinator == .url("memory://shared"))
-        #expect(spec.sessionTimeoutMs == 500 && spec.replicaLagTimeMaxMs == 2000 && spec.replicaFetchBackoffMs == 50)
+        #expect(spec.brokerSessionTimeoutMs == 500 && spec.replicaLagTimeMaxMs == 2000 && spec.replicaFetchBackoffMs == 50)
         #expect(spec.replicaFetchWaitMaxMs == 100 && spec.requestTimeoutMs == 2000 && spec.retryBackoffMaxMs == 100)
         #expect(!spec.checkHistory)
         #expect(spec.seed == UInt64.max)

@@ -4,7 +4,7 @@ import Synchronization
 
 /// Broker faults for a multi-broker (coordinated) `EmbeddedCluster`, through the cluster's fault API:
 /// - `kill`: process death (`EmbeddedCluster.kill(broker:)`): the broker stops answering at once, its
-///   coordination session is abandoned and expires after `sessionTimeoutMs`, then the controller
+///   coordination session is abandoned and expires after the spec's `brokerSessionTimeoutMs`, then the controller
 ///   moves its partitions' leadership to in-sync replicas. The undo (`restart`) starts it again
 ///   from its storage; it rejoins as a follower and catches up.
 /// - `pause`/`resume`: the broker freezes (requests held, fetchers and session stopped) and thaws

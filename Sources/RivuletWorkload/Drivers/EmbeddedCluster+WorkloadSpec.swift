@@ -2,10 +2,10 @@ import RivuletBroker
 
 extension EmbeddedCluster.Configuration {
     /// Applies a spec's cluster settings: `coordinator` (a private in-memory ensemble by default),
-    /// `sessionTimeoutMs` (`zookeeper.session.timeout.ms`, how soon a dead broker's partitions move)
+    /// `brokerSessionTimeoutMs` (`zookeeper.session.timeout.ms`, how soon a dead broker's partitions move)
     /// `replicaLagTimeMaxMs` (`replica.lag.time.max.ms`) and `replicaFetchBackoffMs`, `replicaFetchWaitMaxMs`.
     mutating func applyFailoverSettings(of spec: WorkloadSpec) {
-        sessionTimeoutMs = spec.sessionTimeoutMs
+        sessionTimeoutMs = spec.brokerSessionTimeoutMs
         switch spec.coordinator {
         case .memory: coordinator = .automatic
         case .url(let url): coordinator = .url(url)
