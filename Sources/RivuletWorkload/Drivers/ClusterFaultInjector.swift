@@ -22,7 +22,11 @@ import Synchronization
 public final class ClusterFaultInjector: WorkloadFaultInjector {
     /// The cluster faults act on.
     public let cluster: EmbeddedCluster
+    /// The TCP listeners in front of the brokers (`transport: tcp`), nil in process.
+    public let listeners: EmbeddedTCPListeners?
     private let firstTopic = Mutex<String?>(nil)
+    /// Per killed broker over TCP: its listener is closed (nil) or replaced after the restart.
+    private let replacedListeners = Mutex<[Int32: TCPServer?]>([:])
 
     /// Why a fault could not be applied.
     public struct FaultError: Error, Sendable, CustomStringConvertible {
@@ -31,9 +35,46 @@ public final class ClusterFaultInjector: WorkloadFaultInjector {
         public var description: String { message }
     }
 
-    /// An injector over `cluster`.
-    public init(cluster: EmbeddedCluster) {
+    /// An injector over `cluster`; with `listeners` (TCP), a killed broker's listener is closed as a
+    /// dead process's port would be (connections reset, new ones refused) and reopened on the same
+    /// port when it restarts.
+    public init(cluster: EmbeddedCluster, listeners: EmbeddedTCPListeners? = nil) {
         self.cluster = cluster
+        self.listeners = listeners
+    }
+
+    /// The listener currently serving broker `nodeId` over TCP (nil: in process, or closed by a kill).
+    private func currentListener(_ nodeId: Int32) -> TCPServer? {
+        let replaced = replacedListeners.withLock { $0[nodeId] }
+        if let replaced { return replaced }
+        return listeners?.servers[nodeId]
+    }
+
+    /// Closes the listener of a killed broker (TCP only).
+    private func closeListener(_ nodeId: Int32) async {
+        guard listeners != nil, let server = currentListener(nodeId) else { return }
+        replacedListeners.withLock { $0[nodeId] = .some(nil) }
+        await server.close()
+    }
+
+    /// Reopens a killed broker's listener on its port (TCP only).
+    private func reopenListener(_ nodeId: Int32) async throws {
+        guard let listeners, let original = listeners.servers[nodeId] else { return }
+        guard replacedListeners.withLock({ $0[nodeId].map { $0 == nil } ?? false }) else { return }
+        guard let handler = cluster.handler(of: nodeId) else { return }
+        var config = original.config
+        config.listenAddress = original.localAddress
+        let server = try await TCPServer.start(config: config, handler: handler)
+        replacedListeners.withLock { $0[nodeId] = .some(server) }
+    }
+
+    /// Closes the listeners reopened after kills (the original ones close with the target).
+    public func closeReopenedListeners() async {
+        let servers = replacedListeners.withLock { state -> [TCPServer] in
+            defer { state.removeAll() }
+            return state.values.compactMap { $0 }
+        }
+        for server in servers { await server.close() }
     }
 
     /// Names the topic whose partitions `the leader of partition P` refers to (the run's first topic).
@@ -86,7 +127,8 @@ public final class ClusterFaultInjector: WorkloadFaultInjector {
         let nodeId = try resolve(target)
         guard cluster.broker(nodeId) != nil else { throw FaultError(message: "broker \(nodeId) is not running") }
         await cluster.kill(broker: nodeId)
-        return FaultEffect(brokerId: Int(nodeId), detail: "broker \(nodeId) killed (session abandoned)")
+        await closeListener(nodeId)
+        return FaultEffect(brokerId: Int(nodeId), detail: "broker \(nodeId) killed (session abandoned\(listeners == nil ? "" : ", listener closed"))")
     }
 
     public func restart(_ target: FaultTarget) async throws -> FaultEffect {
@@ -94,6 +136,7 @@ public final class ClusterFaultInjector: WorkloadFaultInjector {
         let clock = cluster.configuration.clock
         let start = clock.monotonicNanoseconds()
         try await cluster.restart(broker: nodeId)
+        try await reopenListener(nodeId)
         let elapsedMs = Double(clock.monotonicNanoseconds() &- start) / 1e6
         return FaultEffect(brokerId: Int(nodeId), detail: String(format: "broker %d started from its storage in %.0f ms", Int(nodeId), elapsedMs))
     }

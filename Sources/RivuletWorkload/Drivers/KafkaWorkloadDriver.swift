@@ -82,7 +82,7 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
                                              transport: target.transport))
         // A coordinated (multi-broker) cluster gets the cluster fault API (kill, pause, partition with leader moves).
         injector = target.embedded.map { cluster -> any WorkloadFaultInjector in
-            cluster.isCoordinated ? ClusterFaultInjector(cluster: cluster)
+            cluster.isCoordinated ? ClusterFaultInjector(cluster: cluster, listeners: target.listeners)
                 : EmbeddedFaultInjector(cluster: cluster, usesInProcessNetwork: target.listeners == nil)
         }
     }
@@ -277,6 +277,7 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
         }
         await admin.close()
         await admin.cluster.close()
+        await (injector as? ClusterFaultInjector)?.closeReopenedListeners()
         await target.close()
     }
 
