@@ -7,7 +7,7 @@ import Testing
 @Suite("Failover conformance", .serialized)
 struct FailoverSuiteTests {
     @Test func seededKillRestartSchedule_acksAllLosesNothing_acksOneLossIsMeasured() async throws {
-        let settings = FailoverSuite.Settings(seed: 0xFA11, cycles: 2, producers: 2, sendsMaxPerProducer: 2500, partitions: 3)
+        let settings = FailoverSuite.Settings(seed: 0xFA11, cycles: 2, producers: 4, sendsMaxPerProducer: 2500, partitions: 3)
         let checks = try await FailoverSuite.checks(.embedded(storageURL: "memory://", tcp: false), prefix: "failover-test", settings: settings)
         for check in checks { print(check.description) }
         #expect(checks.count == 5)

@@ -150,7 +150,8 @@ struct FailoverTrackingTests {
         spec.faults = [try WorkloadFault.parse("at 2s kill leader of partition 0 for 2s")]
         try spec.validate()
         let clock = SystemClock()
-        let inner = try await KafkaWorkloadDriver.start(spec: spec, clock: clock)
+        // Partitions assigned by the harness: the subject is the brokers, not consumer-group timing.
+        let inner = try await KafkaWorkloadDriver.start(spec: spec, clock: clock, consumerMode: .assigned)
         let driver = FailoverTrackingDriver.wrap(inner, spec: spec, clock: clock)
         #expect(driver.faultInjector != nil)
         let result = try await WorkloadRunner(spec: spec, driver: driver, clock: clock).run()

@@ -28,13 +28,13 @@ public enum FailoverSuite {
         /// Kill/restart cycles (each: kill a broker, wait 300...700 ms, restart it, wait for a full ISR).
         public var cycles: Int = 3
         /// Producer tasks, each sending at most `sendsMaxPerProducer` records one at a time.
-        public var producers: Int = 2
+        public var producers: Int = 4
         /// The bound on each producer's sends.
-        public var sendsMaxPerProducer: Int = 4000
+        public var sendsMaxPerProducer: Int = 20_000
         /// Partitions of the topic.
         public var partitions: Int32 = 3
 
-        public init(seed: UInt64 = 0xFA11, cycles: Int = 3, producers: Int = 2, sendsMaxPerProducer: Int = 4000, partitions: Int32 = 3) {
+        public init(seed: UInt64 = 0xFA11, cycles: Int = 3, producers: Int = 4, sendsMaxPerProducer: Int = 20_000, partitions: Int32 = 3) {
             self.seed = seed
             self.cycles = cycles
             self.producers = producers
@@ -56,6 +56,9 @@ public enum FailoverSuite {
         public var victims: [Int32]
         /// Whether the read-back reached every log end.
         public var readBackComplete: Bool
+        /// Whether the producers were still sending when the last broker came back (their send bound
+        /// was not reached before the schedule ended).
+        public var loadCoveredSchedule: Bool
     }
 
     static let sessionTimeoutMs = 500
@@ -77,8 +80,10 @@ public enum FailoverSuite {
         let one = try await run(target, topic: prefix + "-one", acks: .leader, settings: acksOne)
         let counts = one.report.counts.filter { $0.value > 0 }.map { "\($0.key.rawValue) \($0.value)" }.sorted().joined(separator: ", ")
         return [
-            .check("failover.acks-all.progress", all.acknowledged >= 100 && all.readBackComplete,
-                   "\(all.acknowledged) acknowledged across kills of brokers \(all.victims); read-back \(all.readBackComplete ? "complete" : "INCOMPLETE")"),
+            .check("failover.acks-all.progress", all.acknowledged >= 100 && all.readBackComplete && all.loadCoveredSchedule,
+                   "\(all.acknowledged) acknowledged across kills of brokers \(all.victims)"
+                   + (all.loadCoveredSchedule ? "" : " (the load ENDED before the schedule)")
+                   + "; read-back \(all.readBackComplete ? "complete" : "INCOMPLETE")"),
             .check("failover.acks-all.no-acknowledged-loss", all.lostAcknowledged == 0,
                    "\(all.lostAcknowledged) of \(all.acknowledged) acknowledged records lost"),
             SuiteSupport.historyCheck("failover.acks-all.history", all.report),
@@ -157,6 +162,8 @@ public enum FailoverSuite {
             _ = await cluster.cluster.waitForFullIsr(of: topic, timeoutMs: 10_000)
             try await Task.sleep(for: .milliseconds(100 + Int(generator.next() % 200)))
         }
+        // Whether the load still ran when the schedule ended (the send bound was not reached first).
+        let coveredSchedule = !tasks.isEmpty && history.history.count < settings.producers * settings.sendsMaxPerProducer
         stop.set()
         var acknowledged = 0
         for task in tasks { acknowledged += await task.value }
@@ -173,7 +180,7 @@ public enum FailoverSuite {
             if let end = ends[partition.partition], offset >= end - 1 { lostAtEnd += 1 }
         }
         return Outcome(report: report, acknowledged: acknowledged, lostAcknowledged: report.lostCount + lostAtEnd, victims: victims,
-                       readBackComplete: complete)
+                       readBackComplete: complete, loadCoveredSchedule: coveredSchedule)
     }
 
     /// Reads every partition from its start to its end offset (bounded: 20 s).
