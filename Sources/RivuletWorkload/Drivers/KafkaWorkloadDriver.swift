@@ -285,9 +285,8 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
 
 /// The driver's fault injector on embedded targets: broker faults go to the cluster
 /// (`EmbeddedFaultInjector`); after a consumer is killed or added it measures how long the
-/// consumer group took to settle (`rebalanceTimeMs`). A killed member stops without leaving, so
-/// that includes the session timeout; the fault scheduler waits for it (bounded by the session
-/// timeout plus 10 s) before the next fault.
+/// consumer group took to settle (`rebalanceTimeMs`; measured in the background by the fault
+/// scheduler). A killed member stops without leaving, so that includes the session timeout.
 final class KafkaDriverFaultInjector: WorkloadFaultInjector {
     let embedded: EmbeddedFaultInjector
     let driver: KafkaWorkloadDriver
@@ -319,6 +318,7 @@ final class KafkaDriverFaultInjector: WorkloadFaultInjector {
             return FaultEffect(rebalanceTimeMs: 0, detail: "partitions reassigned by the harness at once")
         }
         guard let milliseconds = await driver.rebalanceTimeMs(consumer: index, gone: gone, timeout: timeout) else {
+            if Task.isCancelled { return FaultEffect(detail: "the run ended before the consumer group settled") }
             return FaultEffect(detail: "the consumer group did not settle within \(SpecDuration.format(timeout))")
         }
         return FaultEffect(rebalanceTimeMs: milliseconds, detail: "consumer group settled after \(Int(milliseconds.rounded())) ms")
