@@ -97,8 +97,8 @@ let package = Package(
         .testTarget(name: "RivuletCoordinationTests", dependencies: ["RivuletCoordination", "RivuletCore", nioCore, nioPosix]),
         .testTarget(name: "RivuletTransportTests", dependencies: ["RivuletTransport", "RivuletWire", "RivuletCore", nioCore, nioPosix]),
         .testTarget(name: "RivuletBrokerTests", dependencies: [
-            "RivuletBroker", "RivuletClient", "RivuletTransport", "RivuletStorage", "RivuletCoordination",
-            "RivuletWire", "RivuletCore", nioCore,
+            "RivuletBroker", "RivuletClient", "RivuletConformance", "RivuletTransport", "RivuletStorage", "RivuletCoordination",
+            "RivuletWire", "RivuletCore", nioCore, nioPosix,
         ]),
         .testTarget(name: "RivuletClientTests", dependencies: [
             "RivuletClient", "RivuletBroker", "RivuletTransport", "RivuletStorage", "RivuletWire", "RivuletCore", nioCore,

@@ -16,7 +16,12 @@
 #   roundtrip  M closed-loop one-record produces (confluent-kafka, linger.ms=0, flush after each):
 #              broker CPU per round trip
 #
+# With RESERVE_BYTES > 0 a third row runs Rivulet with `memory://?reserve.bytes=RESERVE_BYTES`: the
+# memory store keeps that many bytes of pre-faulted chunks ready (filled in the background when the
+# broker starts), so appends do not stop for the kernel to zero fresh pages.
+#
 #   scripts/compare-peer.sh                   N = 1,000,000, M = 5,000
+#   RESERVE_BYTES=134217728 scripts/compare-peer.sh   adds the row with a 128 MiB reserve
 #   RECORDS=200000 ROUNDTRIPS=2000 scripts/compare-peer.sh
 #   scripts/compare-peer.sh --no-build        use the existing release build
 set -euo pipefail
@@ -24,6 +29,8 @@ cd "$(dirname "$0")/.."
 
 records=${RECORDS:-1000000}
 roundtrips=${ROUNDTRIPS:-5000}
+# A third row: Rivulet with memory://?reserve.bytes=RESERVE_BYTES (pre-faulted chunks); 0 leaves it out.
+reserve=${RESERVE_BYTES:-0}
 build=1
 for arg in "$@"; do
   case "$arg" in
@@ -48,10 +55,11 @@ if [ "$build" = 1 ]; then
 fi
 rivulet="$(swift build -c release --show-bin-path)/rivulet"
 
-python3 - "$tansu" "$rivulet" "$work" "$records" "$roundtrips" <<'PY'
+python3 - "$tansu" "$rivulet" "$work" "$records" "$roundtrips" "$reserve" <<'PY'
 import os, signal, socket, subprocess, sys, time
 
 tansu, rivulet, work, records, roundtrips = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+reserve_bytes = int(sys.argv[6])
 env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(work, "lib"))
 ticks = os.sysconf("SC_CLK_TCK")
 # When kcat's local queue is full (it prints slower than a fast broker delivers), librdkafka pauses
@@ -74,11 +82,15 @@ def wait_port(port, process, seconds=60):
             time.sleep(0.05)
     return False
 
-def cpu_seconds(pid):
-    """utime + stime of every thread of the process, from /proc/<pid>/stat."""
+def cpu_split(pid):
+    """(utime, stime) of every thread of the process, in seconds, from /proc/<pid>/stat."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / ticks
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+def cpu_seconds(pid):
+    """utime + stime of every thread of the process, from /proc/<pid>/stat."""
+    return sum(cpu_split(pid))
 
 data = os.path.join(work, "records.txt")
 with open(data, "w") as f:
@@ -105,14 +117,15 @@ def run(name, command):
         time.sleep(0.5)
         result = {}
         # Produce.
-        cpu0, t0 = cpu_seconds(broker.pid), time.monotonic()
+        (user0, system0), t0 = cpu_split(broker.pid), time.monotonic()
         with open(data) as source:
             produce = subprocess.run(["kcat", "-b", bootstrap, "-P", "-t", "bench", "-p", "0", "-X", "acks=1"],
                                      stdin=source, env=env, capture_output=True, text=True, timeout=600)
-        t1, cpu1 = time.monotonic(), cpu_seconds(broker.pid)
+        t1, (user1, system1) = time.monotonic(), cpu_split(broker.pid)
         if produce.returncode != 0:
             sys.exit(f"{name}: kcat -P failed: {produce.stderr[-500:]}")
-        result["produce"] = (t1 - t0, cpu1 - cpu0)
+        result["produce"] = (t1 - t0, (user1 - user0) + (system1 - system0))
+        result["produce_split"] = (user1 - user0, system1 - system0)
         # Consume.
         cpu0, t0 = cpu_seconds(broker.pid), time.monotonic()
         consume = subprocess.run(["kcat", "-b", bootstrap, "-C", "-t", "bench", "-p", "0", "-o", "beginning",
@@ -162,18 +175,27 @@ brokers = [
     ("Rivulet (memory://)", [rivulet, "broker", "--listen", "127.0.0.1:PORT", "--storage", "memory://",
                              "--log-level", "warning"]),
 ]
-results = {name: run(name.split()[0].lower(), command) for name, command in brokers}
+if reserve_bytes > 0:
+    # The memory store with a reserve of pre-faulted chunks, filled in the background at startup
+    # (before the produce phase, so not in its CPU figure) and topped up while appends take it.
+    brokers.append((f"Rivulet (memory://?reserve.bytes={reserve_bytes >> 20}MiB)",
+                    [rivulet, "broker", "--listen", "127.0.0.1:PORT", "--storage", f"memory://?reserve.bytes={reserve_bytes}",
+                     "--log-level", "warning"]))
+results = {name: run(f"broker{index}", command) for index, (name, command) in enumerate(brokers)}
 
 mb = records * record_bytes / 1e6
 print(f"\n{records:,} records x {record_bytes} B, one partition, kcat 1.7.1 on librdkafka {librdkafka} (acks=1); "
       f"{roundtrips:,} closed-loop one-record produces with confluent-kafka (linger.ms=0, flush after each)\n")
 print("| broker | produce records/s | produce MB/s | consume records/s | consume MB/s | consume records/s, 8 MiB fetches "
-      "| broker CPU s / 1M records (produce) | (consume) | (total) | one-record round trip: broker CPU µs | wall µs |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "| broker CPU s / 1M records (produce) | (produce: user / system) | (consume) | (total) "
+      "| one-record round trip: broker CPU µs | wall µs |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 per_million = 1e6 / records
 for name, r in results.items():
     (pw, pc), (cw, cc), (rw, rc), (c8w, _) = r["produce"], r["consume"], r["roundtrip"], r["consume8"]
+    pu, ps = r["produce_split"]
     print(f"| {name} | {records / pw:,.0f} | {mb / pw:,.1f} | {records / cw:,.0f} | {mb / cw:,.1f} | {records / c8w:,.0f} "
-          f"| {pc * per_million:.3f} | {cc * per_million:.3f} | {(pc + cc) * per_million:.3f} "
+          f"| {pc * per_million:.3f} | {pu * per_million:.2f} / {ps * per_million:.2f} | {cc * per_million:.3f} "
+          f"| {(pc + cc) * per_million:.3f} "
           f"| {rc / roundtrips * 1e6:.1f} | {rw / roundtrips * 1e6:.0f} |")
 PY

@@ -111,14 +111,17 @@ check "kafka-python: produce and consume (none, gzip)" 180 \
 check "aiokafka: produce and consume (none, gzip)" 180 \
   python3 "$clients/aiokafka_check.py" --bootstrap "$bootstrap" --topic aiokafka --records 2000
 # Consumer groups (Tests/clients/groups): split 8 partitions, leave, resume at committed offsets,
-# a killed member expired within session.timeout.ms + 1 s.
+# a killed member expired within session.timeout.ms + 1 s; `rivulet groups list/describe/delete`
+# on each group (members, owners, lag 0 once caught up).
 for assignor in range roundrobin cooperative-sticky; do
   check "groups: confluent-kafka $assignor" 180 \
-    python3 "$clients/groups/group_check.py" --client confluent --assignor "$assignor" --bootstrap "$bootstrap" --topic groups
+    python3 "$clients/groups/group_check.py" --client confluent --assignor "$assignor" --bootstrap "$bootstrap" --topic groups \
+    --rivulet "$rivulet"
 done
 for client in kafka-python aiokafka kcat; do
   check "groups: $client range" 180 \
-    python3 "$clients/groups/group_check.py" --client "$client" --assignor range --bootstrap "$bootstrap" --topic groups
+    python3 "$clients/groups/group_check.py" --client "$client" --assignor range --bootstrap "$bootstrap" --topic groups \
+    --rivulet "$rivulet"
 done
 # The Swift client's groups (`rivulet consume --group`): on its own, and sharing one group with
 # confluent-kafka (members alternate between the two clients).
@@ -133,6 +136,13 @@ done
 check "groups: swift + confluent-kafka roundrobin" 180 \
   python3 "$clients/groups/group_check.py" --client swift --peer confluent --assignor roundrobin --bootstrap "$bootstrap" \
   --topic groups --rivulet "$rivulet"
+for peer in kafka-python aiokafka kcat; do
+  check "groups: swift + $peer range" 180 \
+    python3 "$clients/groups/group_check.py" --client swift --peer "$peer" --assignor range --bootstrap "$bootstrap" \
+    --topic groups --rivulet "$rivulet"
+done
+check "rivulet log roundtrip --bootstrap: 200 x 100 kB, acks=all" 120 \
+  "$rivulet" log roundtrip --bootstrap "$bootstrap" --topic log-roundtrip --batches 200 --batch-bytes 100000
 check "metrics: /metrics per API, connections and log sizes" 30 \
   python3 "$clients/metrics_check.py" --url "http://127.0.0.1:$metrics_port/metrics"
 check "shutdown: SIGTERM exits cleanly, file storage survives restart" 120 \
@@ -154,6 +164,8 @@ elif selected "swift client vs Tansu"; then
     check "swift client vs Tansu: produce and consume" 120 \
       python3 "$clients/swift_client_check.py" --rivulet "$rivulet" --bootstrap "127.0.0.1:$tansu_port" \
         --topic swift-client --records 5000
+    check "swift client vs Tansu: rivulet log roundtrip" 120 \
+      "$rivulet" log roundtrip --bootstrap "127.0.0.1:$tansu_port" --topic swift-roundtrip --batches 100 --batch-bytes 10000
   else
     printf 'FAIL  %-62s        Tansu did not start\n' "swift client vs Tansu: produce and consume"
     tail -n 10 "$work/tansu.log" | sed 's/^/        /'

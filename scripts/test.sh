@@ -17,7 +17,7 @@ if ! grep -qE '✔ Test run with [0-9]+ tests? .*passed' .build/test.log || grep
   exit 1
 fi
 
-for tier in scripts/test-conformance.sh scripts/test-clients.sh; do
+for tier in scripts/test-conformance.sh scripts/test-clients.sh scripts/test-failover.sh; do
   if [ -x "$tier" ]; then
     echo "== $tier"
     "$tier"

@@ -34,6 +34,9 @@ public final class Broker: KafkaRequestHandler, Sendable {
     public let producerIdManager: ProducerIdManager
     /// Consumer groups, when plugged in.
     public let groupCoordinator: (any GroupCoordinatorService)?
+    /// The broker's membership in a coordinated cluster (registration, controller, replication);
+    /// nil for a single node.
+    public let membership: ClusterMembership?
 
     let localClusterControl: LocalClusterControl
     let supportedVersions: [ApiKey: ClosedRange<Int16>]
@@ -49,7 +52,8 @@ public final class Broker: KafkaRequestHandler, Sendable {
     /// A broker that opens its storage from `config.storageURL` and closes it at shutdown.
     ///
     /// - Throws: `BrokerError.invalidConfig` for a bad setting, `.storage` when the storage cannot be opened.
-    public convenience init(config: BrokerConfig, groupCoordinator: (any GroupCoordinatorService)? = nil) throws(BrokerError) {
+    public convenience init(config: BrokerConfig, groupCoordinator: (any GroupCoordinatorService)? = nil,
+                            coordination: ClusterCoordinationOptions? = nil) throws(BrokerError) {
         try config.validate()
         let storage: any StorageEngine
         do throws(StorageError) {
@@ -58,15 +62,21 @@ public final class Broker: KafkaRequestHandler, Sendable {
         } catch {
             throw .storage(error)
         }
-        try self.init(config: config, storage: storage, ownsStorage: true, groupCoordinator: groupCoordinator)
+        try self.init(config: config, storage: storage, ownsStorage: true, groupCoordinator: groupCoordinator,
+                      coordination: coordination)
     }
 
     /// A broker on an open storage engine. With `ownsStorage` the broker closes the engine at
     /// shutdown; without it the caller keeps it (a `memory://` engine survives a broker restart only so).
     ///
+    /// With `coordination` the broker joins a coordinated cluster (`ClusterMembership`): topics live in
+    /// the coordination service (`CoordinatedClusterControl`), leaders and ISRs come from the controller,
+    /// and followers replicate by fetching. Without it the broker is a single node (`LocalClusterControl`).
+    ///
     /// - Throws: `BrokerError.invalidConfig` for a bad setting.
     public init(config: BrokerConfig, storage: any StorageEngine, ownsStorage: Bool,
-                groupCoordinator: (any GroupCoordinatorService)? = nil) throws(BrokerError) {
+                groupCoordinator: (any GroupCoordinatorService)? = nil,
+                coordination: ClusterCoordinationOptions? = nil) throws(BrokerError) {
         try config.validate()
         self.config = config
         self.storage = storage
@@ -79,8 +89,16 @@ public final class Broker: KafkaRequestHandler, Sendable {
         replicaManager = ReplicaManager(config: config, storage: storage)
         localClusterControl = LocalClusterControl(config: config, storage: storage, metadataCache: metadataCache,
                                                   replicaManager: replicaManager)
-        clusterControl = localClusterControl
-        producerIdManager = ProducerIdManager(clusterControl: localClusterControl)
+        if let coordination {
+            let membership = ClusterMembership(config: config, options: coordination, metadataCache: metadataCache,
+                                               replicaManager: replicaManager, storage: storage)
+            self.membership = membership
+            clusterControl = CoordinatedClusterControl(config: config, metadataCache: metadataCache, membership: membership)
+        } else {
+            membership = nil
+            clusterControl = localClusterControl
+        }
+        producerIdManager = ProducerIdManager(clusterControl: clusterControl)
         var versions = SupportedApiVersions.broker
         if let groupCoordinator {
             for (api, range) in groupCoordinator.supportedApiVersions { versions[api] = range }
@@ -108,7 +126,11 @@ public final class Broker: KafkaRequestHandler, Sendable {
             state = .starting
         }
         do throws(BrokerError) {
-            try await localClusterControl.start()
+            if let membership {
+                try await membership.start()
+            } else {
+                try await localClusterControl.start()
+            }
             if let groupCoordinator {
                 do {
                     try await groupCoordinator.start(broker: self)
@@ -130,6 +152,17 @@ public final class Broker: KafkaRequestHandler, Sendable {
     /// coordinator, closes every log (writing state snapshots) and the storage if the broker owns it.
     /// Safe to call more than once.
     public func shutdown() async {
+        await shutdown(closingSession: true)
+    }
+
+    /// Stops like a process that died: the coordination session is abandoned (it expires after its
+    /// timeout, and only then does the controller move leadership away), no clean hand-over. Logs
+    /// are closed (the storage keeps what was appended). Single node: the same as `shutdown()`.
+    public func kill() async {
+        await shutdown(closingSession: false)
+    }
+
+    private func shutdown(closingSession: Bool) async {
         let proceed = lifecycle.withLock { state -> Bool in
             guard state == .running || state == .created else { return false }
             state = .stopping
@@ -142,6 +175,7 @@ public final class Broker: KafkaRequestHandler, Sendable {
         }
         task?.cancel()
         await task?.value
+        await membership?.shutdown(closeSession: closingSession)
         await groupCoordinator?.shutdown()
         replicaManager.shutdown()
         closeOwnedStorage()

@@ -83,6 +83,26 @@ public struct BrokerConfig: Sendable {
     public var fetchMaxBytes: Int32
     /// `replica.lag.time.max.ms`: how long a follower may lag before it leaves the ISR (replication).
     public var replicaLagTimeMaxMs: Int64
+    /// `replica.fetch.wait.max.ms`: how long a follower's fetch waits at the leader for new data (500).
+    public var replicaFetchWaitMaxMs: Int64
+    /// `replica.fetch.max.bytes`: the most bytes a follower asks per partition (1 MiB; the first batch
+    /// comes whole even if larger).
+    public var replicaFetchMaxBytes: Int32
+    /// `replica.fetch.response.max.bytes`: the most bytes of one follower fetch response (10 MiB).
+    public var replicaFetchResponseMaxBytes: Int32
+    /// `replica.fetch.backoff.ms`: how long a follower waits after a fetch error (Kafka 1000).
+    public var replicaFetchBackoffMs: Int64
+    /// `replica.socket.timeout.ms`: how long a follower waits for a leader's answer before it
+    /// reconnects (Kafka 30000; must exceed `replica.fetch.wait.max.ms`).
+    public var replicaSocketTimeoutMs: Int64
+    /// `unclean.leader.election.enable`: whether a replica outside the ISR may become leader when no
+    /// in-sync replica is alive (losing acknowledged records). Off, as in Kafka; topics may override it.
+    public var uncleanLeaderElectionEnable: Bool
+    /// `zookeeper.session.timeout.ms`: the coordination session timeout brokers ask for (Kafka 18000).
+    public var zookeeperSessionTimeoutMs: Int
+    /// How often a broker re-reads the cluster state even without a watch firing (not a Kafka
+    /// setting; a safety net, since every change also fires a watch).
+    public var metadataRefreshIntervalMs: Int64
     /// `group.initial.rebalance.delay.ms`: how long the first rebalance of a new group waits for
     /// more members. Rivulet's default is 100 ms (Kafka's 3000); see `GroupCoordinatorConfig`.
     public var groupInitialRebalanceDelayMs: Int64
@@ -130,6 +150,14 @@ public struct BrokerConfig: Sendable {
         self.minInsyncReplicas = Defaults.minInsyncReplicas
         self.fetchMaxBytes = Defaults.fetchMaxBytes
         self.replicaLagTimeMaxMs = Defaults.replicaLagTimeMaxMs
+        self.replicaFetchWaitMaxMs = Defaults.replicaFetchWaitMaxMs
+        self.replicaFetchMaxBytes = Defaults.replicaFetchMaxBytes
+        self.replicaFetchResponseMaxBytes = Defaults.replicaFetchResponseMaxBytes
+        self.replicaFetchBackoffMs = Defaults.replicaFetchBackoffMs
+        self.replicaSocketTimeoutMs = Defaults.replicaSocketTimeoutMs
+        self.uncleanLeaderElectionEnable = Defaults.uncleanLeaderElectionEnable
+        self.zookeeperSessionTimeoutMs = Defaults.zookeeperSessionTimeoutMs
+        self.metadataRefreshIntervalMs = Defaults.metadataRefreshIntervalMs
         self.groupInitialRebalanceDelayMs = Defaults.groupInitialRebalanceDelayMs
         self.producerIdExpirationMs = Defaults.producerIdExpirationMs
         self.producerIdBlockSize = Defaults.producerIdBlockSize
@@ -159,6 +187,14 @@ public struct BrokerConfig: Sendable {
         public static let minInsyncReplicas: Int32 = 1
         public static let fetchMaxBytes: Int32 = 57_671_680
         public static let replicaLagTimeMaxMs: Int64 = 30_000
+        public static let replicaFetchWaitMaxMs: Int64 = 500
+        public static let replicaFetchMaxBytes: Int32 = 1_048_576
+        public static let replicaFetchResponseMaxBytes: Int32 = 10_485_760
+        public static let replicaFetchBackoffMs: Int64 = 1000
+        public static let replicaSocketTimeoutMs: Int64 = 30_000
+        public static let uncleanLeaderElectionEnable = false
+        public static let zookeeperSessionTimeoutMs = 18_000
+        public static let metadataRefreshIntervalMs: Int64 = 5000
         public static let groupInitialRebalanceDelayMs: Int64 = 100
         public static let producerIdExpirationMs: Int64 = 86_400_000
         public static let producerIdBlockSize: Int64 = 1000
@@ -179,6 +215,15 @@ public struct BrokerConfig: Sendable {
         try check(logRetentionCheckIntervalMs >= 1, "log.retention.check.interval.ms", logRetentionCheckIntervalMs, "must be at least 1")
         try check(fetchMaxBytes >= 0, "fetch.max.bytes", fetchMaxBytes, "must not be negative")
         try check(minInsyncReplicas >= 1, "min.insync.replicas", minInsyncReplicas, "must be at least 1")
+        try check(replicaLagTimeMaxMs >= 1, "replica.lag.time.max.ms", replicaLagTimeMaxMs, "must be at least 1")
+        try check(replicaFetchWaitMaxMs >= 0, "replica.fetch.wait.max.ms", replicaFetchWaitMaxMs, "must not be negative")
+        try check(replicaFetchMaxBytes >= 1, "replica.fetch.max.bytes", replicaFetchMaxBytes, "must be at least 1")
+        try check(replicaFetchResponseMaxBytes >= 1, "replica.fetch.response.max.bytes", replicaFetchResponseMaxBytes, "must be at least 1")
+        try check(replicaFetchBackoffMs >= 1, "replica.fetch.backoff.ms", replicaFetchBackoffMs, "must be at least 1")
+        try check(replicaSocketTimeoutMs > replicaFetchWaitMaxMs, "replica.socket.timeout.ms", replicaSocketTimeoutMs,
+                  "must exceed replica.fetch.wait.max.ms \(replicaFetchWaitMaxMs)")
+        try check(zookeeperSessionTimeoutMs >= 1, "zookeeper.session.timeout.ms", zookeeperSessionTimeoutMs, "must be at least 1")
+        try check(metadataRefreshIntervalMs >= 1, "metadata.refresh.interval.ms", metadataRefreshIntervalMs, "must be at least 1")
         try check(producerIdBlockSize >= 1, "producer.id.block.size", producerIdBlockSize, "must be at least 1")
         try check(producerStateRecoveryOffsetsMax >= 0, "producer.state.recovery.offsets.max",
                   producerStateRecoveryOffsetsMax, "must not be negative")

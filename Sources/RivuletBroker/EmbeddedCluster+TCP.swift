@@ -31,7 +31,9 @@ public final class EmbeddedTCPListeners: Sendable {
 
 extension EmbeddedCluster {
     /// Builds and starts a cluster whose brokers are served over TCP on `host`, each on a free port
-    /// that is also its advertised address (so Metadata answers point clients at the listeners).
+    /// (or on `basePort + node id` when `basePort` is not 0) that is also its advertised address (so
+    /// Metadata answers point clients at the listeners). Brokers replicate among themselves over the
+    /// in-process network, which has the same addresses.
     /// `configuration.address` is replaced by the listen addresses. The in-process network keeps
     /// working with the same addresses.
     ///
@@ -41,7 +43,7 @@ extension EmbeddedCluster {
     ///   stays open then.
     public static func startWithTCP(_ configuration: Configuration = Configuration(), host: String = "127.0.0.1",
                                     serverConfig: TCPServerConfig = TCPServerConfig(),
-                                    network: InProcessNetwork? = nil,
+                                    network: InProcessNetwork? = nil, basePort: Int = 0,
                                     logger: Logger = Logger(label: "rivulet.tcp")) async throws -> (cluster: EmbeddedCluster, listeners: EmbeddedTCPListeners) {
         var servers: [Int32: TCPServer] = [:]
         var deferred: [Int32: DeferredRequestHandler] = [:]
@@ -50,7 +52,7 @@ extension EmbeddedCluster {
                 let nodeId = Int32(index)
                 let handler = DeferredRequestHandler()
                 var config = serverConfig
-                config.listenAddress = BrokerAddress(host: host, port: 0)
+                config.listenAddress = BrokerAddress(host: host, port: basePort == 0 ? 0 : basePort + index)
                 var brokerLogger = logger
                 brokerLogger[metadataKey: "broker"] = "\(nodeId)"
                 servers[nodeId] = try await TCPServer.start(config: config, handler: handler, logger: brokerLogger)

@@ -1,4 +1,5 @@
 import Logging
+import RivuletCoordination
 import RivuletCore
 import RivuletStorage
 import RivuletTransport
@@ -14,8 +15,30 @@ import Synchronization
 /// restarts (their data survives a stop as long as the cluster lives); `file:///dir` and `mmap:///dir`
 /// get one subdirectory per broker (`dir/broker-<id>`), reopened (and recovered) on restart.
 ///
-/// Shaped for N brokers; until replication exists only `brokerCount == 1` is accepted.
+/// **Clusters.** With more than one broker (or an explicit `coordinator`) the brokers join a
+/// coordinated cluster: each opens a session on the coordinator (a private `InMemoryEnsemble` by
+/// default, `memory://name` or `zk://host:port`), registers, elects a controller, and replicates
+/// partitions by fetching from leaders over the in-process network. A single broker without a
+/// coordinator is a plain single node, as before.
+///
+/// **Faults** (for tests and the workload harness): `kill(broker:)` (process death: the session is
+/// abandoned and expires after its timeout), `restart(broker:)`, `pause(broker:forMs:)` (the process
+/// freezes: requests are held, its session stops heartbeating, its fetchers stop),
+/// `partition(broker:)`/`heal(broker:)` (cut from clients, other brokers and the coordinator), and
+/// the observers `leader(of:partition:)`, `controllerId`, `waitForLeader`.
 public final class EmbeddedCluster: Sendable {
+    /// Which coordination service the brokers use.
+    public enum CoordinatorChoice: Sendable, Hashable {
+        /// None for a single broker; a private in-memory ensemble for more.
+        case automatic
+        /// No coordination: only valid for one broker (a single node).
+        case none
+        /// A private in-memory ensemble on the cluster's clock.
+        case privateMemory
+        /// A coordinator URL: `memory://name` (shared in-process ensemble) or `zk://host:port[/chroot]`.
+        case url(String)
+    }
+
     /// How to build the cluster.
     public struct Configuration: Sendable {
         /// Brokers to run (1 until replication exists).
@@ -36,6 +59,13 @@ public final class EmbeddedCluster: Sendable {
         /// The group coordinator of broker `id` (nil: none, FindCoordinator answers
         /// COORDINATOR_NOT_AVAILABLE). Default: a `BrokerGroupCoordinator` per broker start.
         public var groupCoordinator: @Sendable (Int32) -> (any GroupCoordinatorService)?
+        /// The coordination service.
+        public var coordinator: CoordinatorChoice = .automatic
+        /// The coordination session timeout each broker asks for, in milliseconds
+        /// (`zookeeper.session.timeout.ms`; a killed broker's partitions move after about this long).
+        public var sessionTimeoutMs: Int = 6000
+        /// The rack of broker `id` (`broker.rack`), nil for none.
+        public var rack: @Sendable (Int32) -> String? = { _ in nil }
 
         public init(brokerCount: Int = 1, storageURL: String = "memory://", clock: any EngineClock = SystemClock(),
                     randomSeed: UInt64 = UInt64.random(in: .min ... .max),
@@ -55,7 +85,7 @@ public final class EmbeddedCluster: Sendable {
     }
 
     /// One broker slot: a stable address and handler chain, and the broker currently in it.
-    private final class Node: Sendable {
+    final class Node: Sendable {
         let nodeId: Int32
         let address: BrokerAddress
         let config: BrokerConfig
@@ -78,19 +108,36 @@ public final class EmbeddedCluster: Sendable {
     public let configuration: Configuration
     /// The network brokers are registered on.
     public let network: InProcessNetwork
-    private let nodes: [Int32: Node]
+    let nodes: [Int32: Node]
     /// Serializes start, stop and restart of brokers.
     private let transitions = Mutex<Set<Int32>>([])
 
+    /// The private in-memory ensemble, when the cluster uses one.
+    public let ensemble: InMemoryEnsemble?
+    /// Brokers cut off from the network (their outgoing connections fail too).
+    let isolated = Mutex<Set<Int32>>([])
+
     /// Builds the cluster (nothing runs until `start()`).
     ///
-    /// - Throws: `BrokerError.unsupported` for more than one broker, `.invalidConfig`, `.storage`.
+    /// - Throws: `BrokerError.invalidConfig` for no brokers, several brokers without a coordinator, or
+    ///   a bad broker setting; `.storage`.
     public init(_ configuration: Configuration = Configuration(), network: InProcessNetwork? = nil) throws(BrokerError) {
-        guard configuration.brokerCount == 1 else {
-            throw .unsupported("\(configuration.brokerCount) brokers: replication does not exist yet; use brokerCount 1")
+        guard configuration.brokerCount >= 1, configuration.brokerCount <= 1000 else {
+            throw .invalidConfig(name: "brokers", value: "\(configuration.brokerCount)", reason: "must be between 1 and 1000")
+        }
+        if configuration.coordinator == .none, configuration.brokerCount > 1 {
+            throw .invalidConfig(name: "coordinator", value: "none", reason: "\(configuration.brokerCount) brokers need a coordinator")
         }
         self.configuration = configuration
         self.network = network ?? InProcessNetwork(clock: configuration.clock)
+        switch configuration.coordinator {
+        case .privateMemory:
+            ensemble = Self.makeEnsemble(configuration.clock)
+        case .automatic where configuration.brokerCount > 1:
+            ensemble = Self.makeEnsemble(configuration.clock)
+        default:
+            ensemble = nil
+        }
         var nodes: [Int32: Node] = [:]
         let scheme = configuration.storageURL.split(separator: ":", maxSplits: 1).first.map { $0.lowercased() } ?? ""
         for index in 0 ..< configuration.brokerCount {
@@ -101,6 +148,11 @@ public final class EmbeddedCluster: Sendable {
                                       storageURL: Self.brokerStorageURL(configuration.storageURL, scheme: scheme, nodeId: nodeId),
                                       clock: configuration.clock, randomSeed: seeds.next(),
                                       logger: Self.logger(configuration.logger, nodeId: nodeId))
+            config.rack = configuration.rack(nodeId)
+            config.zookeeperSessionTimeoutMs = configuration.sessionTimeoutMs
+            if configuration.brokerCount > 1 {
+                config.defaultReplicationFactor = Int16(min(3, configuration.brokerCount))
+            }
             configuration.customize(&config)
             try config.validate()
             var memoryStorage: (any StorageEngine)?
@@ -115,6 +167,41 @@ public final class EmbeddedCluster: Sendable {
         }
         self.nodes = nodes
     }
+
+    private static func makeEnsemble(_ clock: any EngineClock) -> InMemoryEnsemble {
+        InMemoryEnsemble(clock: clock, configuration: InMemoryEnsemble.Configuration(
+            tickTimeMs: 50, minSessionTimeoutMs: 100, maxSessionTimeoutMs: 600_000))
+    }
+
+    /// Whether the brokers form a coordinated cluster.
+    public var isCoordinated: Bool {
+        switch configuration.coordinator {
+        case .none: false
+        case .automatic: configuration.brokerCount > 1
+        case .privateMemory, .url: true
+        }
+    }
+
+    /// The coordination options of broker `nodeId` (nil for a single node).
+    private func coordinationOptions(_ nodeId: Int32) -> ClusterCoordinationOptions? {
+        guard isCoordinated else { return nil }
+        let timeoutMs = nodes[nodeId]?.config.zookeeperSessionTimeoutMs ?? configuration.sessionTimeoutMs
+        let clock = configuration.clock
+        let connect: @Sendable () async throws -> any Coordinator
+        if let ensemble {
+            connect = { try ensemble.openSession(sessionTimeoutMs: timeoutMs) }
+        } else if case let .url(url) = configuration.coordinator {
+            connect = {
+                try await Coordinators.connect(url: url, configuration: CoordinatorConfiguration(sessionTimeoutMs: timeoutMs, clock: clock))
+            }
+        } else {
+            return nil
+        }
+        return ClusterCoordinationOptions(connect: connect, transport: IsolatableTransport(
+            inner: InProcessTransport(network: network), isCut: { [weak self] in self?.isIsolated(nodeId) ?? false }))
+    }
+
+    func isIsolated(_ nodeId: Int32) -> Bool { isolated.withLock { $0.contains(nodeId) } }
 
     private static func brokerStorageURL(_ url: String, scheme: String, nodeId: Int32) -> String {
         guard scheme == "file" || scheme == "mmap" else { return url }
@@ -180,14 +267,23 @@ public final class EmbeddedCluster: Sendable {
         guard node.slot.broker == nil else { throw .invalidState("broker \(nodeId) is running") }
         let broker: Broker
         let groups = configuration.groupCoordinator(nodeId)
+        let coordination = coordinationOptions(nodeId)
         if let storage = node.memoryStorage {
-            broker = try Broker(config: node.config, storage: storage, ownsStorage: false, groupCoordinator: groups)
+            broker = try Broker(config: node.config, storage: storage, ownsStorage: false, groupCoordinator: groups,
+                                coordination: coordination)
         } else {
-            broker = try Broker(config: node.config, groupCoordinator: groups)
+            broker = try Broker(config: node.config, groupCoordinator: groups, coordination: coordination)
         }
-        try await broker.start()
+        // Reachable before the broker has its metadata, so a cluster's brokers can start together.
         node.slot.broker = broker
         network.register(node.faults, at: node.address)
+        do throws(BrokerError) {
+            try await broker.start()
+        } catch {
+            network.unregister(node.address)
+            node.slot.broker = nil
+            throw error
+        }
     }
 
     /// Stops broker `nodeId` cleanly (its connections fail from now on) and keeps its storage for a restart.
@@ -208,12 +304,12 @@ public final class EmbeddedCluster: Sendable {
         try await startBroker(nodeId)
     }
 
-    private func beginTransition(_ nodeId: Int32) throws(BrokerError) {
+    func beginTransition(_ nodeId: Int32) throws(BrokerError) {
         let started = transitions.withLock { $0.insert(nodeId).inserted }
         guard started else { throw .invalidState("broker \(nodeId) is already starting or stopping") }
     }
 
-    private func endTransition(_ nodeId: Int32) {
+    func endTransition(_ nodeId: Int32) {
         _ = transitions.withLock { $0.remove(nodeId) }
     }
 }

@@ -35,14 +35,20 @@ public struct PartitionMetadata: Sendable, Hashable {
     public var isr: [Int32]
     /// Replicas whose log directory is offline.
     public var offlineReplicas: [Int32]
+    /// Bumped on every change of the partition's state, leader or ISR (Kafka's partition epoch; in a
+    /// coordinated cluster the version of the partition's state znode). A replica applies a state only
+    /// when its leader epoch is newer, or equal with a newer partition epoch.
+    public var partitionEpoch: Int32
 
-    public init(partition: Int32, leader: Int32, leaderEpoch: Int32, replicas: [Int32], isr: [Int32], offlineReplicas: [Int32] = []) {
+    public init(partition: Int32, leader: Int32, leaderEpoch: Int32, replicas: [Int32], isr: [Int32], offlineReplicas: [Int32] = [],
+                partitionEpoch: Int32 = 0) {
         self.partition = partition
         self.leader = leader
         self.leaderEpoch = leaderEpoch
         self.replicas = replicas
         self.isr = isr
         self.offlineReplicas = offlineReplicas
+        self.partitionEpoch = partitionEpoch
     }
 }
 

@@ -27,6 +27,8 @@ public struct PartitionAppendResult: Sendable, Hashable {
     public var logStartOffset: Int64
     /// Whether the batch was a retry of one already stored (nothing was appended).
     public var isDuplicate: Bool
+    /// The leader epoch the append happened in (acks=all waits are void once it changes).
+    public var leaderEpoch: Int32 = -1
 }
 
 /// What a read returned, with the offsets a Fetch response reports.
@@ -62,9 +64,10 @@ public struct OffsetLookup: Sendable, Hashable {
 /// after the lock is released.
 ///
 /// **Roles.** On a single node every partition is the leader with ISR = [self], and the high watermark
-/// is the log end offset after each append. The state already has what replication needs (replicas,
-/// ISR, follower end offsets, leader epochs): `applyLeadership` changes the role, `updateFollowerEndOffset`
-/// moves the high watermark from followers' fetches.
+/// is the log end offset after each append. In a cluster `applyLeadership` makes it leader or follower;
+/// a leader tracks each follower's fetch state (`updateFollowerFetchState`) and its ISR (shrink and
+/// expand proposals, `Partition+Replication.swift`); a follower appends what it fetched
+/// (`appendAsFollower`) and truncates where its log diverges (`truncate(to:)`).
 public final class Partition: Sendable {
     /// The partition.
     public let topicPartition: TopicPartition
@@ -75,33 +78,43 @@ public final class Partition: Sendable {
     /// The operations (long-polling fetches, acks=all produces) waiting on this partition.
     public let watchers = OperationWatchers()
 
-    private let storage: any StorageEngine
-    private let clock: any EngineClock
-    private let logger: Logger
-    private let state: Mutex<State>
+    let storage: any StorageEngine
+    let clock: any EngineClock
+    let logger: Logger
+    let state: Mutex<State>
 
-    private let highWatermarkValue = Atomic<Int64>(0)
-    private let committedBytesValue = Atomic<Int64>(0)
-    private let appendedBytesValue = Atomic<Int64>(0)
-    private let stateVersionValue = Atomic<Int64>(0)
+    let highWatermarkValue = Atomic<Int64>(0)
+    let committedBytesValue = Atomic<Int64>(0)
+    let appendedBytesValue = Atomic<Int64>(0)
+    let stateVersionValue = Atomic<Int64>(0)
     private let maxMessageBytesValue = Atomic<Int>(0)
     private let onlineValue = Atomic<Bool>(false)
+    let isLeaderValue = Atomic<Bool>(false)
+    let leaderEpochValue = Atomic<Int32>(-1)
+    let isrCountValue = Atomic<Int>(0)
 
-    private struct PendingCommit {
+    struct PendingCommit {
         /// The log end offset after an append.
         var nextOffset: Int64
         /// `appendedBytes` after that append.
         var appendedBytes: Int64
     }
 
-    private struct State {
+    struct State {
         var log: (any LogStore)?
         var config: ResolvedTopicConfig
         var leaderId: Int32
         var leaderEpoch: Int32
         var replicas: [Int32]
         var isr: [Int32]
-        var followerEndOffsets: [Int32: Int64] = [:]
+        /// The partition epoch of the state applied last (-1 before the first).
+        var partitionEpoch: Int32 = -1
+        /// An ISR change sent to the controller's store and not yet confirmed (Kafka's pending ISR):
+        /// the high watermark counts the union of it and `isr`, so an expansion is safe at once and a
+        /// shrink only once committed.
+        var pendingIsr: [Int32]?
+        /// What the leader knows of each follower, from its fetches.
+        var followers: [Int32: FollowerFetchState] = [:]
         var highWatermark: Int64 = 0
         var producers: ProducerStateManager
         var epochCache: LeaderEpochCache
@@ -177,7 +190,7 @@ public final class Partition: Sendable {
     }
 
     /// Reads every batch header from `offset` to the log end, in order.
-    private static func scanBatchHeaders(of log: any LogStore, from offset: Int64,
+    static func scanBatchHeaders(of log: any LogStore, from offset: Int64,
                                          _ visit: (RecordBatchHeader) -> Void) throws(StorageError) {
         var next = offset
         while next < log.logEndOffset {
@@ -209,6 +222,8 @@ public final class Partition: Sendable {
     public var logStartOffset: Int64? { state.withLock { $0.log?.logStartOffset } }
     /// The log end offset, or nil when the log is closed.
     public var logEndOffset: Int64? { state.withLock { $0.log?.logEndOffset } }
+    /// Bytes stored in the log across its segments, or nil when the log is closed (a metrics gauge).
+    public var logSizeBytes: Int64? { state.withLock { $0.log?.sizeBytes } }
     /// The current leader epoch.
     public var leaderEpoch: Int32 { state.withLock { $0.leaderEpoch } }
     /// The in-sync replicas.
@@ -222,48 +237,112 @@ public final class Partition: Sendable {
 
     // MARK: Leadership
 
-    /// Applies a leadership change from the cluster metadata: leader, epoch, replicas and ISR. When
-    /// this broker becomes leader of a new epoch, the epoch starts at the log end offset.
+    /// Applies a leadership change from the cluster metadata: leader, epoch, replicas and ISR. A state
+    /// older than the one applied (lower leader epoch, or the same epoch with a lower partition epoch)
+    /// is ignored. When this broker becomes leader of a new epoch, the epoch starts at the log end
+    /// offset and every follower's fetch state is forgotten (the high watermark waits for their next
+    /// fetches); a follower's high watermark never exceeds its log end.
     public func applyLeadership(_ metadata: PartitionMetadata) {
         let logEndOffset = state.withLock { $0.log?.logEndOffset ?? 0 }
         applyLeadership(metadata, logEndOffset: logEndOffset)
     }
 
     private func applyLeadership(_ metadata: PartitionMetadata, logEndOffset: Int64) {
-        state.withLock { state in
+        let nowMs = clock.wallMilliseconds()
+        let applied = state.withLock { state -> Bool in
+            if metadata.leaderEpoch < state.leaderEpoch { return false }
+            if metadata.leaderEpoch == state.leaderEpoch, state.partitionEpoch >= 0, metadata.partitionEpoch < state.partitionEpoch {
+                return false
+            }
+            let newEpoch = metadata.leaderEpoch != state.leaderEpoch || state.partitionEpoch < 0
+            let wasLeader = state.leaderId == localBrokerId
             state.leaderId = metadata.leader
             state.replicas = metadata.replicas
             state.isr = metadata.isr
+            state.partitionEpoch = metadata.partitionEpoch
+            state.pendingIsr = nil
             if metadata.leader == localBrokerId {
                 state.epochCache.assign(epoch: metadata.leaderEpoch, startOffset: state.log?.logEndOffset ?? logEndOffset)
+                if newEpoch || !wasLeader {
+                    // Kafka's makeLeader: remote replicas' end offsets become unknown; ISR members count
+                    // as caught up now, so they are not dropped before they can fetch.
+                    state.followers = [:]
+                    for replica in metadata.replicas where replica != localBrokerId {
+                        state.followers[replica] = FollowerFetchState(
+                            logEndOffset: -1, lastCaughtUpTimeMs: metadata.isr.contains(replica) ? nowMs : -1,
+                            lastFetchLeaderLogEndOffset: -1, lastFetchTimeMs: -1)
+                    }
+                }
+            } else {
+                state.followers = [:]
+                if let log = state.log { state.highWatermark = min(state.highWatermark, log.logEndOffset) }
+                highWatermarkValue.store(state.highWatermark, ordering: .releasing)
             }
             state.leaderEpoch = metadata.leaderEpoch
-            state.followerEndOffsets = state.followerEndOffsets.filter { metadata.isr.contains($0.key) }
+            isLeaderValue.store(metadata.leader == localBrokerId, ordering: .releasing)
+            leaderEpochValue.store(metadata.leaderEpoch, ordering: .releasing)
+            isrCountValue.store(metadata.isr.count, ordering: .releasing)
             advanceHighWatermark(&state)
+            return true
         }
+        guard applied else { return }
         stateVersionValue.add(1, ordering: .releasing)
         watchers.checkAll()
     }
 
-    /// Records how far a follower's log reaches (from its fetch offset) and moves the high watermark
-    /// to the smallest log end offset among the in-sync replicas.
-    public func updateFollowerEndOffset(replicaId: Int32, logEndOffset: Int64) {
-        let advanced = state.withLock { state -> Bool in
-            guard state.replicas.contains(replicaId) else { return false }
-            state.followerEndOffsets[replicaId] = logEndOffset
-            return advanceHighWatermark(&state)
+    /// Records a follower's fetch (Kafka's `updateFollowerFetchState`): its log end offset is the
+    /// fetch offset; it was caught up at this fetch if it asked for the leader's log end, or at its
+    /// previous fetch if it asked for at least what the leader's end was then. Moves the high watermark
+    /// to the smallest log end offset among the in-sync replicas. Returns an ISR expansion to propose
+    /// when the follower is out of the ISR and has caught up with the high watermark (and the current
+    /// epoch's start), nil otherwise.
+    @discardableResult
+    public func updateFollowerFetchState(replicaId: Int32, fetchOffset: Int64, fetchTimeMs: Int64) -> IsrChange? {
+        let (advanced, expansion) = state.withLock { state -> (Bool, IsrChange?) in
+            guard let log = state.log, state.leaderId == localBrokerId, state.replicas.contains(replicaId),
+                  replicaId != localBrokerId else { return (false, nil) }
+            let leaderEnd = log.logEndOffset
+            var follower = state.followers[replicaId]
+                ?? FollowerFetchState(logEndOffset: -1, lastCaughtUpTimeMs: -1, lastFetchLeaderLogEndOffset: -1, lastFetchTimeMs: -1)
+            if fetchOffset >= leaderEnd {
+                follower.lastCaughtUpTimeMs = max(follower.lastCaughtUpTimeMs, fetchTimeMs)
+            } else if follower.lastFetchLeaderLogEndOffset >= 0, fetchOffset >= follower.lastFetchLeaderLogEndOffset {
+                follower.lastCaughtUpTimeMs = max(follower.lastCaughtUpTimeMs, follower.lastFetchTimeMs)
+            }
+            follower.logEndOffset = min(fetchOffset, leaderEnd)
+            follower.lastFetchLeaderLogEndOffset = leaderEnd
+            follower.lastFetchTimeMs = fetchTimeMs
+            state.followers[replicaId] = follower
+            let advanced = advanceHighWatermark(&state)
+            var expansion: IsrChange?
+            if !state.isr.contains(replicaId), state.pendingIsr == nil,
+               follower.logEndOffset >= state.highWatermark,
+               follower.logEndOffset >= (state.epochCache.entries.last?.startOffset ?? 0) {
+                let newIsr = state.isr + [replicaId]
+                state.pendingIsr = newIsr
+                expansion = IsrChange(topicPartition: topicPartition, leaderEpoch: state.leaderEpoch,
+                                      partitionEpoch: state.partitionEpoch, isr: newIsr)
+            }
+            return (advanced, expansion)
         }
         if advanced { watchers.checkAll() }
+        return expansion
     }
 
-    /// Moves the high watermark to the smallest log end offset among the in-sync replicas; returns
-    /// whether it moved. Also credits the bytes now below it to `committedBytes`.
+    /// Records how far a follower's log reaches (kept for callers without a fetch time: uses the clock).
+    public func updateFollowerEndOffset(replicaId: Int32, logEndOffset: Int64) {
+        updateFollowerFetchState(replicaId: replicaId, fetchOffset: logEndOffset, fetchTimeMs: clock.wallMilliseconds())
+    }
+
+    /// Moves the high watermark to the smallest log end offset among the in-sync replicas (and the
+    /// pending ISR); returns whether it moved. Also credits the bytes now below it to `committedBytes`.
     @discardableResult
-    private func advanceHighWatermark(_ state: inout State) -> Bool {
+    func advanceHighWatermark(_ state: inout State) -> Bool {
         guard let log = state.log, state.leaderId == localBrokerId else { return false }
         var candidate = log.logEndOffset
-        for replica in state.isr where replica != localBrokerId {
-            candidate = min(candidate, state.followerEndOffsets[replica] ?? state.highWatermark)
+        for replica in Set(state.isr + (state.pendingIsr ?? [])) where replica != localBrokerId {
+            let known = state.followers[replica]?.logEndOffset ?? -1
+            candidate = min(candidate, known >= 0 ? known : state.highWatermark)
         }
         candidate = max(candidate, log.logStartOffset)
         guard candidate > state.highWatermark || state.highWatermark > log.logEndOffset else { return false }
@@ -302,10 +381,12 @@ public final class Partition: Sendable {
             }
             if case let .duplicate(original) = try state.producers.check(batch.header) {
                 return (PartitionAppendResult(baseOffset: original.firstOffset, lastOffset: original.lastOffset,
-                                              logAppendTimeMs: -1, logStartOffset: log.logStartOffset, isDuplicate: true), false)
+                                              logAppendTimeMs: -1, logStartOffset: log.logStartOffset, isDuplicate: true,
+                                              leaderEpoch: state.leaderEpoch), false)
             }
+            // The leader epoch is stamped by the store into its own copy (no copy-on-write of the
+            // request's bytes here); LogAppendTime changes CRC'd bytes, so it is stamped on a copy.
             var stamped = batch
-            stamped.setPartitionLeaderEpoch(state.leaderEpoch)
             var logAppendTimeMs: Int64 = -1
             if state.config.messageTimestampType == .logAppendTime {
                 stamped.setLogAppendTime(nowMs)
@@ -313,7 +394,7 @@ public final class Partition: Sendable {
             }
             let info: LogAppendInfo
             do throws(StorageError) {
-                info = try log.append(stamped, assignOffsets: true)
+                info = try log.append(stamped, assignOffsets: true, partitionLeaderEpoch: state.leaderEpoch)
             } catch {
                 switch error {
                 case .logFailed, .io, .corruptLog: state.failure = error.description
@@ -328,7 +409,7 @@ public final class Partition: Sendable {
             state.pendingCommits.append(PendingCommit(nextOffset: info.logEndOffset, appendedBytes: state.appendedBytes))
             advanceHighWatermark(&state)
             return (PartitionAppendResult(baseOffset: info.firstOffset, lastOffset: info.lastOffset, logAppendTimeMs: logAppendTimeMs,
-                                          logStartOffset: info.logStartOffset, isDuplicate: false), true)
+                                          logStartOffset: info.logStartOffset, isDuplicate: false, leaderEpoch: state.leaderEpoch), true)
         }
         if appended { watchers.checkAll() }
         return result

@@ -117,7 +117,17 @@ public final class ReplicaManager: Sendable {
     private let config: BrokerConfig
     private let storage: any StorageEngine
     private let partitions = Mutex<[TopicPartition: Partition]>([:])
+    private let isrChangeHandlerValue = Mutex<(any IsrChangeHandler)?>(nil)
     private var logger: Logger { config.logger }
+
+    /// Where leaders send ISR changes (nil on a single node: the ISR never changes there).
+    public var isrChangeHandler: (any IsrChangeHandler)? {
+        get { isrChangeHandlerValue.withLock { $0 } }
+        set { isrChangeHandlerValue.withLock { $0 = newValue } }
+    }
+
+    /// The broker's settings.
+    public var brokerConfig: BrokerConfig { config }
 
     /// A replica manager for the broker configured by `config`, keeping logs in `storage`.
     public init(config: BrokerConfig, storage: any StorageEngine) {
@@ -216,7 +226,7 @@ public final class ReplicaManager: Sendable {
                               produceVersion: Int16) async -> [ProducePartitionResult] {
         var results: [ProducePartitionResult] = []
         results.reserveCapacity(entries.count)
-        var awaiting: [(index: Int, partition: Partition, requiredOffset: Int64)] = []
+        var awaiting: [(index: Int, partition: Partition, requiredOffset: Int64, epoch: Int32, minIsr: Int)] = []
         for entry in entries {
             guard let partition = partition(entry.topicPartition) else {
                 results.append(ProducePartitionResult(error: KafkaApiError(.notLeaderOrFollower,
@@ -231,8 +241,9 @@ public final class ReplicaManager: Sendable {
                 result.baseOffset = appended.baseOffset
                 result.logAppendTimeMs = appended.logAppendTimeMs
                 result.logStartOffset = appended.logStartOffset
-                if requiredAcks == -1, partition.highWatermark <= appended.lastOffset {
-                    awaiting.append((results.count, partition, appended.lastOffset + 1))
+                if requiredAcks == -1, partition.highWatermark <= appended.lastOffset || !partition.isLeader {
+                    awaiting.append((results.count, partition, appended.lastOffset + 1, appended.leaderEpoch,
+                                     Int(partition.config.minInsyncReplicas)))
                 }
                 results.append(result)
             } catch {
@@ -240,14 +251,29 @@ public final class ReplicaManager: Sendable {
             }
         }
         guard !awaiting.isEmpty else { return results }
-        let targets = awaiting.map { ($0.partition, $0.requiredOffset) }
+        let targets = awaiting.map { ($0.partition, $0.requiredOffset, $0.epoch, $0.minIsr) }
         _ = await DelayedOperations.wait(
-            until: { targets.allSatisfy { partition, required in !partition.isOnline || partition.highWatermark >= required } },
+            until: {
+                targets.allSatisfy { partition, required, epoch, minIsr in
+                    partition.replicationOutcome(requiredOffset: required, appendEpoch: epoch, minInsyncReplicas: minIsr) != .pending
+                }
+            },
             watching: awaiting.map(\.partition.watchers), timeoutMs: Int64(timeoutMs), clock: config.clock)
-        for (index, partition, required) in awaiting where partition.highWatermark < required {
-            var failed = ProducePartitionResult(error: partition.isOnline
-                ? KafkaApiError(.requestTimedOut, "The high watermark did not reach offset \(required) within \(timeoutMs) ms")
-                : KafkaApiError(.notLeaderOrFollower, "\(partition.topicPartition) went offline before the write was replicated"))
+        for (index, partition, required, epoch, minIsr) in awaiting {
+            let error: KafkaApiError
+            switch partition.replicationOutcome(requiredOffset: required, appendEpoch: epoch, minInsyncReplicas: minIsr) {
+            case .replicated:
+                continue
+            case .replicatedBelowMinIsr:
+                error = KafkaApiError(.notEnoughReplicasAfterAppend,
+                                      "The ISR of \(partition.topicPartition) shrank below min.insync.replicas \(minIsr) after the append")
+            case .leadershipLost:
+                error = KafkaApiError(.notLeaderOrFollower,
+                                      "\(partition.topicPartition) changed leader or went offline before the write was replicated")
+            case .pending:
+                error = KafkaApiError(.requestTimedOut, "The high watermark did not reach offset \(required) within \(timeoutMs) ms")
+            }
+            var failed = ProducePartitionResult(error: error)
             failed.baseOffset = -1
             results[index] = failed
         }
@@ -345,8 +371,14 @@ public final class ReplicaManager: Sendable {
                 anyError = true
                 continue
             }
-            if params.isFromFollower {
-                partition.updateFollowerEndOffset(replicaId: params.replicaId, logEndOffset: request.fetchOffset)
+            if params.isFromFollower,
+               let expansion = partition.updateFollowerFetchState(replicaId: params.replicaId, fetchOffset: request.fetchOffset,
+                                                                  fetchTimeMs: config.clock.wallMilliseconds()) {
+                if let handler = isrChangeHandler {
+                    handler.propose(expansion, partition: partition)
+                } else {
+                    partition.abortIsrChange(expansion)
+                }
             }
             do throws(KafkaApiError) {
                 let read = try partition.read(fetchOffset: request.fetchOffset,
@@ -369,6 +401,24 @@ public final class ReplicaManager: Sendable {
             }
         }
         return (results, total, anyError)
+    }
+
+    // MARK: ISR
+
+    /// Kafka's periodic `maybeShrinkIsr`: every partition this broker leads proposes to drop the
+    /// followers that have not caught up within `replica.lag.time.max.ms`. Returns the proposals made.
+    @discardableResult
+    public func shrinkLaggingIsrs() -> [IsrChange] {
+        guard let handler = isrChangeHandler else { return [] }
+        let nowMs = config.clock.wallMilliseconds()
+        var changes: [IsrChange] = []
+        for partition in allPartitions where partition.isLeader {
+            guard let change = partition.proposeIsrShrink(nowMs: nowMs, lagTimeMaxMs: config.replicaLagTimeMaxMs) else { continue }
+            logger.info("proposing ISR \(change.isr) for \(partition.topicPartition): followers lag more than \(config.replicaLagTimeMaxMs) ms")
+            handler.propose(change, partition: partition)
+            changes.append(change)
+        }
+        return changes
     }
 
     // MARK: Maintenance

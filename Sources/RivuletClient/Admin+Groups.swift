@@ -86,18 +86,15 @@ extension Admin {
     /// "Dead" and no members, as Kafka does.
     public func describeGroup(_ groupId: String) async throws(ClientError) -> GroupDescription {
         let channel = GroupCoordinatorChannel(cluster: cluster, groupId: groupId)
-        defer { Task { await channel.close() } }
         let request = DescribeGroupsRequest(groups: [groupId])
-        let described = try await channel.retrying(operation: "DescribeGroups \(groupId)", timeoutMs: cluster.config.defaultApiTimeoutMs) {
-            () async throws(ClientError) -> GroupCoordinatorChannel.RetryStep<DescribeGroupsResponse.DescribedGroup> in
-            let response = try await channel.send(request)
-            guard let group = response.groups.first(where: { $0.groupId == groupId }) ?? response.groups.first else {
-                return .fail(.broker(errorCode: KafkaErrorCode.unknownServerError.rawValue, topic: nil, partition: nil,
-                                     message: "DescribeGroups answered no group"))
-            }
-            if group.errorCode != 0 { return GroupCoordinatorChannel.step(for: group.errorCode, message: "DescribeGroups \(groupId)") }
-            return .done(group)
+        let outcome: Result<DescribeGroupsResponse.DescribedGroup, ClientError>
+        do throws(ClientError) {
+            outcome = .success(try await describe(request, groupId: groupId, on: channel))
+        } catch {
+            outcome = .failure(error)
         }
+        await channel.close()
+        let described = try outcome.get()
         let members = described.members.map { member in
             GroupMemberDescription(
                 memberId: member.memberId, groupInstanceId: member.groupInstanceId, clientId: member.clientId, clientHost: member.clientHost,
@@ -107,6 +104,21 @@ extension Admin {
         return GroupDescription(groupId: described.groupId, state: described.groupState, protocolType: described.protocolType,
                                 protocolName: described.protocolData, members: members.sorted { $0.memberId < $1.memberId },
                                 coordinatorId: channel.coordinatorNodeId)
+    }
+
+    /// DescribeGroups for one group at its coordinator, retrying coordinator moves.
+    private func describe(_ request: DescribeGroupsRequest, groupId: String,
+                          on channel: GroupCoordinatorChannel) async throws(ClientError) -> DescribeGroupsResponse.DescribedGroup {
+        try await channel.retrying(operation: "DescribeGroups \(groupId)", timeoutMs: cluster.config.defaultApiTimeoutMs) {
+            () async throws(ClientError) -> GroupCoordinatorChannel.RetryStep<DescribeGroupsResponse.DescribedGroup> in
+            let response = try await channel.send(request)
+            guard let group = response.groups.first(where: { $0.groupId == groupId }) ?? response.groups.first else {
+                return .fail(.broker(errorCode: KafkaErrorCode.unknownServerError.rawValue, topic: nil, partition: nil,
+                                     message: "DescribeGroups answered no group"))
+            }
+            if group.errorCode != 0 { return GroupCoordinatorChannel.step(for: group.errorCode, message: "DescribeGroups \(groupId)") }
+            return .done(group)
+        }
     }
 
     /// Deletes groups and their committed offsets. Each result is nil or the group's error

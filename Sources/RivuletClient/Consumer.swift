@@ -189,9 +189,17 @@ public struct ConsumerRecordSequence: AsyncSequence, Sendable {
 
     let consumer: Consumer
     let pollTimeoutMs: Int64
+    /// Checked before every poll (a group consumer's fatal error); nil for a plain consumer.
+    let check: (@Sendable () -> ClientError?)?
+
+    init(consumer: Consumer, pollTimeoutMs: Int64, check: (@Sendable () -> ClientError?)? = nil) {
+        self.consumer = consumer
+        self.pollTimeoutMs = pollTimeoutMs
+        self.check = check
+    }
 
     public func makeAsyncIterator() -> Iterator {
-        Iterator(consumer: consumer, pollTimeoutMs: pollTimeoutMs)
+        Iterator(consumer: consumer, pollTimeoutMs: pollTimeoutMs, check: check)
     }
 
     /// Walks the polled batches record by record.
@@ -201,14 +209,16 @@ public struct ConsumerRecordSequence: AsyncSequence, Sendable {
 
         let consumer: Consumer
         let pollTimeoutMs: Int64
+        let check: (@Sendable () -> ClientError?)?
         var current = ConsumerRecords.empty
         var chunkIndex = 0
         var batchIndex = 0
         var records: RecordIterator?
 
-        init(consumer: Consumer, pollTimeoutMs: Int64) {
+        init(consumer: Consumer, pollTimeoutMs: Int64, check: (@Sendable () -> ClientError?)? = nil) {
             self.consumer = consumer
             self.pollTimeoutMs = pollTimeoutMs
+            self.check = check
         }
 
         /// The next record; nil when the task is cancelled or the consumer closed.
@@ -216,6 +226,7 @@ public struct ConsumerRecordSequence: AsyncSequence, Sendable {
             while true {
                 if let record = try nextBuffered() { return record }
                 if Task.isCancelled { return nil }
+                if let failure = check?() { throw failure }
                 do {
                     current = try await consumer.poll(timeoutMs: pollTimeoutMs)
                 } catch {

@@ -61,17 +61,25 @@ final class FileSegmentStorage: SegmentStorage {
         return fd
     }
 
-    func append(_ batch: ByteBuffer, stampingBaseOffset baseOffset: Int64) throws(StorageError) {
+    func append(_ batch: ByteBuffer, stampingBaseOffset baseOffset: Int64, partitionLeaderEpoch: Int32?) throws(StorageError) {
         let fd = try descriptor()
         let position = sizeBytes
-        let stamp = baseOffset.bigEndian
-        // One pwritev: the stamped base offset, then the rest of the batch from the caller's buffer.
-        try withUnsafeTemporaryAllocation(of: Int64.self, capacity: 1) { (slot: UnsafeMutableBufferPointer<Int64>) throws(StorageError) in
-            slot.initialize(repeating: stamp)
-            let stampBytes = UnsafeRawBufferPointer(slot)
+        let stampedBytes = RecordBatchLayout.partitionLeaderEpoch + 4
+        // One pwritev: the stamped head of the batch (base offset, length, leader epoch), then the rest
+        // of the batch from the caller's buffer.
+        try withUnsafeTemporaryAllocation(byteCount: stampedBytes, alignment: 8) { (head: UnsafeMutableRawBufferPointer) throws(StorageError) in
             try batch.withReadableBytes { (bytes: UnsafeRawBufferPointer) throws(StorageError) in
-                let rest = UnsafeRawBufferPointer(rebasing: bytes[RecordBatchLayout.batchLength...])
-                try FileSystem.writeAll(fd, at: position, stampBytes, rest, path: path)
+                guard bytes.count >= stampedBytes else {
+                    throw .invalidArgument("a batch of \(bytes.count) bytes is shorter than its header")
+                }
+                head.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[..<stampedBytes]))
+                head.storeBytes(of: baseOffset.bigEndian, toByteOffset: RecordBatchLayout.baseOffset, as: Int64.self)
+                if let partitionLeaderEpoch {
+                    head.storeBytes(of: partitionLeaderEpoch.bigEndian, toByteOffset: RecordBatchLayout.partitionLeaderEpoch,
+                                    as: Int32.self)
+                }
+                let rest = UnsafeRawBufferPointer(rebasing: bytes[stampedBytes...])
+                try FileSystem.writeAll(fd, at: position, UnsafeRawBufferPointer(head), rest, path: path)
             }
         }
         sizeBytes += batch.readableBytes

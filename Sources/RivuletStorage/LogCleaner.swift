@@ -369,7 +369,7 @@ public enum LogCleaner {
                                                       capacityBytes: encoded.reduce(0) { $0 + $1.readableBytes }, nowMs: nowMs)
             for batch in encoded {
                 let base = batch.getInteger(at: batch.readerIndex, as: Int64.self) ?? segment.baseOffset
-                try fresh.append(batch, stampingBaseOffset: base)
+                try fresh.append(batch, stampingBaseOffset: base, partitionLeaderEpoch: nil)
             }
             try fresh.seal()
             storage = fresh

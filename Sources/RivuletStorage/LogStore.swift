@@ -40,7 +40,11 @@ public protocol LogStore: AnyObject {
     /// The batch is checked before anything is written: framing, magic, CRC-32C and header fields
     /// (`.invalidBatch`), size against `max.message.bytes` (`.batchTooLarge`). Rolls the segment when
     /// `segment.bytes` or `segment.ms` says so, and flushes when the flush policy says so.
-    func append(_ batch: RecordBatch, assignOffsets: Bool) throws(StorageError) -> LogAppendInfo
+    ///
+    /// With `partitionLeaderEpoch` (a leader's append) the store also writes that epoch into the stored
+    /// bytes (outside the CRC, like the base offset), so the caller need not copy the batch to stamp it;
+    /// nil keeps the batch's own epoch (a follower's append).
+    func append(_ batch: RecordBatch, assignOffsets: Bool, partitionLeaderEpoch: Int32?) throws(StorageError) -> LogAppendInfo
 
     /// Appends every batch in `records` (a Produce request's or a Fetch response's `records` field),
     /// all or nothing as far as validation goes: one invalid batch rejects the whole set before any
@@ -95,6 +99,12 @@ public protocol LogStore: AnyObject {
 }
 
 extension LogStore {
+    /// `append(_:assignOffsets:partitionLeaderEpoch:)` keeping the batch's own partition leader epoch.
+    @inlinable
+    public func append(_ batch: RecordBatch, assignOffsets: Bool) throws(StorageError) -> LogAppendInfo {
+        try append(batch, assignOffsets: assignOffsets, partitionLeaderEpoch: nil)
+    }
+
     /// `read(from:maxBytes:maxOffset:)` up to the log end (a follower's read).
     @inlinable
     public func read(from offset: Int64, maxBytes: Int) throws(StorageError) -> LogReadResult {

@@ -82,12 +82,15 @@ final class MemoryStorageEngine: StorageEngine {
     let clock: any EngineClock
     let logger: Logger
     let volume = MemoryVolume()
-    let pool = MemoryChunkPool()
+    let pool: MemoryChunkPool
 
-    init(url: String, clock: any EngineClock, logger: Logger) {
+    /// `reserveBytes`: pre-faulted chunk memory kept ready for appends; `hugePages`: advise large
+    /// chunks onto transparent huge pages (see `MemoryChunkPool`).
+    init(url: String, clock: any EngineClock, logger: Logger, reserveBytes: Int = 0, hugePages: Bool = false) {
         self.url = url
         self.clock = clock
         self.logger = logger
+        pool = MemoryChunkPool(reserveBytes: reserveBytes, hugePages: hugePages)
     }
 
     var isDurable: Bool { false }

@@ -102,7 +102,7 @@ final class MmapSegmentStorage: SegmentStorage {
         return UnsafeRawBufferPointer(start: mapping + position, count: count)
     }
 
-    func append(_ batch: ByteBuffer, stampingBaseOffset baseOffset: Int64) throws(StorageError) {
+    func append(_ batch: ByteBuffer, stampingBaseOffset baseOffset: Int64, partitionLeaderEpoch: Int32?) throws(StorageError) {
         let count = batch.readableBytes
         if !writable || sizeBytes + count > mappedBytes {
             try reactivate(capacityBytes: max(sizeBytes + count, mappedBytes * 2))
@@ -111,6 +111,10 @@ final class MmapSegmentStorage: SegmentStorage {
         let destination = mapping + sizeBytes
         batch.withUnsafeReadableBytes { UnsafeMutableRawBufferPointer(start: destination, count: $0.count).copyMemory(from: $0) }
         destination.storeBytes(of: baseOffset.bigEndian, toByteOffset: RecordBatchLayout.baseOffset, as: Int64.self)
+        if let partitionLeaderEpoch {
+            destination.storeBytes(of: partitionLeaderEpoch.bigEndian, toByteOffset: RecordBatchLayout.partitionLeaderEpoch,
+                                   as: Int32.self)
+        }
         sizeBytes += count
     }
 

@@ -19,9 +19,11 @@ protocol SegmentStorage: AnyObject {
     /// the creation time for memory). The log tracks later appends itself.
     var lastModifiedMs: Int64 { get }
 
-    /// Appends `batch` (exactly one batch) with its first 8 bytes replaced by `baseOffset` (big-endian).
-    /// The caller's buffer is not modified.
-    func append(_ batch: ByteBuffer, stampingBaseOffset baseOffset: Int64) throws(StorageError)
+    /// Appends `batch` (exactly one batch) with its first 8 bytes replaced by `baseOffset` (big-endian)
+    /// and, when `partitionLeaderEpoch` is given, its partition leader epoch (bytes 12..<16, outside the
+    /// CRC) replaced too. The caller's buffer is not modified: the stamps go into the stored copy, so the
+    /// producer's bytes are copied exactly once.
+    func append(_ batch: ByteBuffer, stampingBaseOffset baseOffset: Int64, partitionLeaderEpoch: Int32?) throws(StorageError)
 
     /// The 61-byte batch header at `position`, or nil when fewer than 61 bytes remain there.
     func header(at position: Int) throws(StorageError) -> RecordBatchHeader?

@@ -84,11 +84,11 @@ final class SegmentedLog: LogStore {
 
     // MARK: Append
 
-    func append(_ batch: RecordBatch, assignOffsets: Bool) throws(StorageError) -> LogAppendInfo {
+    func append(_ batch: RecordBatch, assignOffsets: Bool, partitionLeaderEpoch: Int32?) throws(StorageError) -> LogAppendInfo {
         try checkWritable()
         let baseOffset = try validate(batch, assignOffsets: assignOffsets, expectedBaseOffset: logEndOffset)
         let now = clock.wallMilliseconds()
-        var info = try appendValidated(batch, baseOffset: baseOffset, nowMs: now)
+        var info = try appendValidated(batch, baseOffset: baseOffset, partitionLeaderEpoch: partitionLeaderEpoch, nowMs: now)
         info.isFlushed = try maybeFlush(nowMs: now)
         info.logEndOffset = logEndOffset
         return info
@@ -113,7 +113,7 @@ final class SegmentedLog: LogStore {
         iterator = RecordBatchSequence(records, mode: .strict).makeIterator()
         while let batch = iterator.next() {
             let baseOffset = assignOffsets ? logEndOffset : batch.header.baseOffset
-            let one = try appendValidated(batch, baseOffset: baseOffset, nowMs: now)
+            let one = try appendValidated(batch, baseOffset: baseOffset, partitionLeaderEpoch: nil, nowMs: now)
             if var combined = info {
                 combined.lastOffset = one.lastOffset
                 if one.maxTimestampMs > combined.maxTimestampMs {
@@ -154,15 +154,17 @@ final class SegmentedLog: LogStore {
         return baseOffset
     }
 
-    private func appendValidated(_ batch: RecordBatch, baseOffset: Int64, nowMs: Int64) throws(StorageError) -> LogAppendInfo {
+    private func appendValidated(_ batch: RecordBatch, baseOffset: Int64, partitionLeaderEpoch: Int32?,
+                                 nowMs: Int64) throws(StorageError) -> LogAppendInfo {
         var header = batch.header
         header.baseOffset = baseOffset
+        if let partitionLeaderEpoch { header.partitionLeaderEpoch = partitionLeaderEpoch }
         let size = header.totalSize
         try maybeRoll(for: header, sizeBytes: size, nowMs: nowMs)
         let segment = active
         let position = segment.sizeBytes
         do throws(StorageError) {
-            try segment.storage.append(batch.buffer, stampingBaseOffset: baseOffset)
+            try segment.storage.append(batch.buffer, stampingBaseOffset: baseOffset, partitionLeaderEpoch: partitionLeaderEpoch)
         } catch {
             // Put the segment back as it was; if even that fails, the log's state is unknown.
             do throws(StorageError) {

@@ -45,7 +45,9 @@ public enum StorageEngines {
     /// Opens the engine a URL names.
     ///
     /// - `memory://` keeps everything in this process (a closed log keeps its data until the engine
-    ///   goes away);
+    ///   goes away); `memory://?reserve.bytes=N` keeps N bytes of pre-faulted chunk memory ready so
+    ///   that appends do not wait for the kernel to fault in fresh pages (filled in the background);
+    ///   `huge.pages=true` advises large chunks onto transparent huge pages;
     /// - `file:///dir` stores segments in files read and written with pread/pwrite;
     /// - `mmap:///dir` stores segments in preallocated, memory-mapped files.
     ///
@@ -57,7 +59,8 @@ public enum StorageEngines {
         let parsed = try StorageURL(url)
         switch parsed.scheme {
         case "memory":
-            return MemoryStorageEngine(url: url, clock: clock, logger: logger)
+            return MemoryStorageEngine(url: url, clock: clock, logger: logger, reserveBytes: parsed.memoryReserveBytes,
+                                       hugePages: parsed.memoryHugePages)
         case "file":
             return try DirectoryStorageEngine(url: url, kind: .file, directory: parsed.path, clock: clock, logger: logger)
         case "mmap":
@@ -70,8 +73,15 @@ public enum StorageEngines {
 
 /// A parsed storage URL: `scheme://path`.
 struct StorageURL: Sendable, Hashable {
+    /// The largest `reserve.bytes` accepted for `memory://` (64 GiB).
+    static let memoryReserveBytesMax = 64 << 30
+
     var scheme: String
     var path: String
+    /// `memory://?reserve.bytes=N`: bytes of pre-faulted chunks the memory engine keeps ready (0: none).
+    var memoryReserveBytes = 0
+    /// `memory://?huge.pages=true`: advise large memory chunks onto transparent huge pages.
+    var memoryHugePages = false
 
     init(_ url: String) throws(StorageError) {
         let parts = url.split(separator: "://", maxSplits: 1, omittingEmptySubsequences: false)
@@ -84,7 +94,27 @@ struct StorageURL: Sendable, Hashable {
         let rest = String(parts[1])
         switch scheme {
         case "memory":
-            path = rest
+            let pieces = rest.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+            path = String(pieces[0])
+            if pieces.count == 2 {
+                for option in pieces[1].split(separator: "&") {
+                    let pair = option.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                    switch (pair.first, pair.count) {
+                    case ("reserve.bytes", 2):
+                        guard let bytes = Int(pair[1]), bytes >= 0, bytes <= Self.memoryReserveBytesMax else {
+                            throw .invalidURL(url, reason: "reserve.bytes must be a whole number of bytes from 0 to \(Self.memoryReserveBytesMax)")
+                        }
+                        memoryReserveBytes = bytes
+                    case ("huge.pages", 2):
+                        guard let on = Bool(String(pair[1])) else {
+                            throw .invalidURL(url, reason: "huge.pages must be true or false")
+                        }
+                        memoryHugePages = on
+                    default:
+                        throw .invalidURL(url, reason: "unknown memory:// option '\(option)' (supported: reserve.bytes=N, huge.pages=true|false)")
+                    }
+                }
+            }
         case "file", "mmap":
             guard !rest.isEmpty else { throw .invalidURL(url, reason: "\(scheme):// needs a directory, as in \(scheme):///var/lib/rivulet") }
             guard !rest.contains("?"), !rest.contains("#") else {

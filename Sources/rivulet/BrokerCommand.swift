@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import Prometheus
 import RivuletBroker
+import RivuletCoordination
 import RivuletTransport
 import Synchronization
 #if canImport(Glibc)
@@ -27,6 +28,13 @@ struct BrokerCommand: AsyncParsableCommand {
           rivulet broker --listen 0.0.0.0:9092 --advertised-listener broker1.example:9092 \\
             --storage file:///var/lib/rivulet --node-id 1 --metrics 127.0.0.1:9100 \\
             --config num.partitions=3 --config log.retention.ms=3600000
+
+        With --coordinator the broker joins a multi-process cluster: it registers in ZooKeeper (or an \
+        in-process ensemble, memory://name), takes part in the controller election, and replicates \
+        partitions from their leaders over TCP. Give every broker its own --node-id and storage:
+          rivulet broker --coordinator zk://127.0.0.1:2181 --node-id 1 --rack a \\
+            --listen 127.0.0.1:9093 --storage file:///var/lib/rivulet-1 \\
+            --config zookeeper.session.timeout.ms=6000 --config min.insync.replicas=2
         """)
 
     @Option(help: "host:port to listen on; port 0 picks a free port (logged at start).")
@@ -41,6 +49,12 @@ struct BrokerCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("node-id"), help: "This broker's node id (broker.id).")
     var nodeId: Int32 = 0
+
+    @Option(help: "Join a cluster coordinated by zk://HOST:PORT[/chroot] (or memory://name in-process).")
+    var coordinator: String?
+
+    @Option(help: "This broker's rack (broker.rack), for rack-aware replica placement.")
+    var rack: String?
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
@@ -95,17 +109,26 @@ struct BrokerCommand: AsyncParsableCommand {
         let logger = Logger(label: "rivulet.broker")
         let signals = TerminationSignals()
 
-        // Bind first when the port is picked by the system, so the broker can advertise it.
+        if let coordinator {
+            do {
+                _ = try CoordinatorEndpoint(parsing: coordinator)
+            } catch {
+                throw ValidationError("--coordinator \(coordinator): \(error)")
+            }
+        }
+        // Bind first when the port is picked by the system, so the broker can advertise it, and in a
+        // cluster, so other brokers can fetch from this one as soon as it registers.
         var serverConfig = brokerSettings.server
         serverConfig.listenAddress = listenAddress
         let deferred = DeferredRequestHandler()
         var server: TCPServer?
-        if listenAddress.port == 0 {
+        if listenAddress.port == 0 || coordinator != nil {
             server = try await TCPServer.start(config: serverConfig, handler: deferred, logger: Logger(label: "rivulet.tcp"))
         }
         let boundAddress = server?.localAddress ?? listenAddress
         var config = BrokerConfig(nodeId: nodeId, advertisedAddress: advertised ?? boundAddress, storageURL: storage,
                                   logger: logger)
+        config.rack = rack
         do {
             try brokerSettings.applyBroker(&config)
         } catch {
@@ -114,7 +137,18 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         let broker: Broker
         do {
-            broker = try Broker(config: config, groupCoordinator: BrokerGroupCoordinator(config: brokerSettings.groups))
+            var coordination: ClusterCoordinationOptions?
+            if let coordinator {
+                let sessionTimeoutMs = config.zookeeperSessionTimeoutMs
+                coordination = ClusterCoordinationOptions(
+                    connect: {
+                        try await Coordinators.connect(url: coordinator,
+                                                       configuration: CoordinatorConfiguration(sessionTimeoutMs: sessionTimeoutMs))
+                    },
+                    transport: TCPTransport(config: TCPTransportConfig(requestTimeoutMs: config.replicaSocketTimeoutMs)))
+            }
+            broker = try Broker(config: config, groupCoordinator: BrokerGroupCoordinator(config: brokerSettings.groups),
+                                coordination: coordination)
             try await broker.start()
         } catch {
             await server?.close()
@@ -146,6 +180,7 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         logger.info("broker started", metadata: [
             "node.id": "\(nodeId)", "listen": "\(boundAddress)", "advertised": "\(config.advertisedAddress)",
+            "coordinator": "\(coordinator ?? "none")", "rack": "\(rack ?? "none")",
             "storage": "\(storage)", "metrics": "\(metricsServer.map { "http://\($0.localAddress)/metrics" } ?? "off")",
         ])
 
@@ -167,10 +202,12 @@ struct BrokerCommand: AsyncParsableCommand {
 /// `--config key=value` settings, by Kafka's names.
 struct BrokerSettings {
     static let supportedKeys = [
-        "auto.create.topics.enable", "connections.max.idle.ms", "delete.topic.enable", "log.flush.interval.messages",
-        "log.flush.interval.ms", "log.message.timestamp.type", "log.retention.bytes", "log.retention.check.interval.ms",
-        "log.retention.ms", "log.segment.bytes", "max.connections", "message.max.bytes", "min.insync.replicas",
-        "num.partitions", "socket.request.max.bytes",
+        "auto.create.topics.enable", "connections.max.idle.ms", "default.replication.factor", "delete.topic.enable",
+        "log.flush.interval.messages", "log.flush.interval.ms", "log.message.timestamp.type", "log.retention.bytes",
+        "log.retention.check.interval.ms", "log.retention.ms", "log.segment.bytes", "max.connections", "message.max.bytes",
+        "min.insync.replicas", "num.partitions", "replica.fetch.backoff.ms", "replica.fetch.max.bytes",
+        "replica.fetch.response.max.bytes", "replica.fetch.wait.max.ms", "replica.lag.time.max.ms", "replica.socket.timeout.ms",
+        "socket.request.max.bytes", "unclean.leader.election.enable", "zookeeper.session.timeout.ms",
     ] + GroupCoordinatorConfig.settingNames
 
     var server = TCPServerConfig()
@@ -238,6 +275,15 @@ struct BrokerSettings {
             case "message.max.bytes": config.messageMaxBytes = try int(Int.self)
             case "min.insync.replicas": config.minInsyncReplicas = try int(Int32.self)
             case "num.partitions": config.numPartitions = try int(Int32.self)
+            case "default.replication.factor": config.defaultReplicationFactor = try int(Int16.self)
+            case "replica.fetch.backoff.ms": config.replicaFetchBackoffMs = try int(Int64.self)
+            case "replica.fetch.max.bytes": config.replicaFetchMaxBytes = try int(Int32.self)
+            case "replica.fetch.response.max.bytes": config.replicaFetchResponseMaxBytes = try int(Int32.self)
+            case "replica.fetch.wait.max.ms": config.replicaFetchWaitMaxMs = try int(Int64.self)
+            case "replica.lag.time.max.ms": config.replicaLagTimeMaxMs = try int(Int64.self)
+            case "replica.socket.timeout.ms": config.replicaSocketTimeoutMs = try int(Int64.self)
+            case "unclean.leader.election.enable": config.uncleanLeaderElectionEnable = try bool()
+            case "zookeeper.session.timeout.ms": config.zookeeperSessionTimeoutMs = try int(Int.self)
             case "group.initial.rebalance.delay.ms": config.groupInitialRebalanceDelayMs = try int(Int64.self)
             default: throw ValidationError("--config \(key): unknown setting")
             }

@@ -88,14 +88,26 @@ extension LogCommand {
     }
 
     /// `rivulet log roundtrip`: writes batches, reads them back, checks them, prints throughput.
-    struct Roundtrip: ParsableCommand {
+    struct Roundtrip: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "roundtrip",
-            abstract: "Append batches to a log, read them back, check offsets and CRCs, and print throughput"
+            abstract: "Append batches to a log, read them back, check offsets and CRCs, and print throughput",
+            discussion: """
+                With --storage the log is opened directly on that storage engine. With --bootstrap the \
+                same round trip goes through a running broker (Rivulet or any Kafka-compatible one): \
+                --batches records of about --batch-bytes each are produced with acks=all, one at a \
+                time, into the partition (the topic is created when missing, and deleted afterwards \
+                unless --keep), then read back and checked: consecutive offsets, each record once, in \
+                order, with its bytes.
+                """
         )
 
         @Option(help: "The storage URL: memory://, file:///dir or mmap:///dir")
-        var storage: String
+        var storage: String?
+
+        @Option(name: [.customLong("bootstrap"), .customLong("bootstrap-server")],
+                help: "Go through the broker at host:port[,host:port...] instead of opening storage.")
+        var bootstrap: String?
 
         @Option(help: "Batches to write")
         var batches = 1000
@@ -121,7 +133,22 @@ extension LogCommand {
         @Flag(help: "Keep the log afterwards")
         var keep = false
 
-        func run() throws {
+        func validate() throws {
+            switch (storage, bootstrap) {
+            case (nil, nil): throw ValidationError("give --storage URL (a log on that storage) or --bootstrap host:port (through a broker)")
+            case (_?, _?): throw ValidationError("give either --storage or --bootstrap, not both")
+            default: break
+            }
+            guard batches >= 0 else { throw ValidationError("--batches must not be negative") }
+            guard batchBytes > 0, batchBytes <= 64 << 20 else { throw ValidationError("--batch-bytes must be between 1 and 67108864") }
+        }
+
+        func run() async throws {
+            if let bootstrap {
+                try await runThroughBroker(bootstrap)
+                return
+            }
+            guard let storage else { return }
             guard let syscall = FlushSyscall(rawValue: flushSyscall) else {
                 throw ValidationError("--flush-syscall must be fsync or fdatasync")
             }
@@ -141,6 +168,32 @@ extension LogCommand {
                 + " (throughputBytesPerSecond \(Int(report.readBytesPerSecond))), \(report.batchesVerified) batches verified"
                 + " (offsets, sizes, CRC-32C)")
             if let end = report.logEndOffsetAfterReopen { print("reopen: log end offset \(end), as written") }
+        }
+
+        private func runThroughBroker(_ bootstrap: String) async throws {
+            let options = try ClientOptions.parse(["--bootstrap", bootstrap, "--client-id", "rivulet-log-roundtrip"])
+            let session = try await options.open()
+            // A record value of batchBytes - 72 makes a one-record batch of about batchBytes.
+            let recordBytes = max(8, batchBytes - 72)
+            let report: NetworkRoundtrip.Report
+            do {
+                report = try await NetworkRoundtrip(session: session, topic: topic, partition: partition, records: batches,
+                                                    recordBytes: recordBytes, keep: keep).run()
+            } catch {
+                await session.close()
+                throw error
+            }
+            await session.close()
+            let mebibytes = Double(batches * recordBytes) / 1_048_576
+            func rate(_ nanoseconds: UInt64) -> String {
+                nanoseconds == 0 ? "-" : format(mebibytes / (Double(nanoseconds) / 1e9))
+            }
+            print("roundtrip \(bootstrap) \(topic)-\(partition): \(batches) records x \(recordBytes) bytes"
+                + " (\(format(mebibytes)) MiB), acks=all, from offset \(report.firstOffset)")
+            print("produce: \(format(Double(report.produceNanoseconds) / 1e9)) s, \(rate(report.produceNanoseconds)) MiB/s"
+                + " (one record in flight)")
+            print("consume: \(format(Double(report.consumeNanoseconds) / 1e9)) s, \(rate(report.consumeNanoseconds)) MiB/s,"
+                + " \(report.recordsVerified) records verified (offsets, order, bytes)")
         }
 
         private func format(_ value: Double) -> String {

@@ -166,9 +166,12 @@ struct BrokerUnitTests {
         }
     }
 
-    @Test("an embedded cluster refuses more than one broker until replication exists")
-    func embeddedCluster_singleBroker() {
-        #expect(throws: BrokerError.self) { try EmbeddedCluster(.init(brokerCount: 3)) }
+    @Test("an embedded cluster refuses no brokers, and several brokers without a coordinator")
+    func embeddedCluster_brokerCountChecks() {
+        #expect(throws: BrokerError.self) { try EmbeddedCluster(.init(brokerCount: 0)) }
+        var config = EmbeddedCluster.Configuration(brokerCount: 3)
+        config.coordinator = .none
+        #expect(throws: BrokerError.self) { try EmbeddedCluster(config) }
     }
 
     @Test("a stopped broker's address refuses connections; a shut-down broker answers retriable errors")

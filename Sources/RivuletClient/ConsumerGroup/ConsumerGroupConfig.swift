@@ -80,9 +80,11 @@ public struct ConsumerGroupConfig: Sendable {
 }
 
 /// Callbacks around rebalances (Kafka's `ConsumerRebalanceListener`). They run on the group
-/// consumer's membership task, between the rebalance's steps: a revoke callback runs before the
-/// partitions are given up (commit there to hand over exact positions), an assign callback after
-/// the new partitions are ready. Empty lists are not reported.
+/// consumer's membership task, between the rebalance's steps (heartbeats wait for them, so keep
+/// them short): a revoke callback runs once the partitions are no longer fetched or returned by
+/// `poll` and, with auto commit, their positions are committed, before they are handed to another
+/// member (a manual committer commits what it processed of them here); an assign callback runs once
+/// the new partitions are positioned at the group's committed offsets. Empty lists are not reported.
 public struct ConsumerRebalanceListener: Sendable {
     /// Partitions this member gives up in a rebalance (all of them with an eager assignor).
     public var onPartitionsRevoked: @Sendable ([TopicAndPartition]) async -> Void

@@ -137,6 +137,14 @@ public final class GroupConsumer: Sendable {
         return records
     }
 
+    /// Every record from now on (see `Consumer.records`); the sequence throws a fatal group error
+    /// (FENCED_INSTANCE_ID...) and ends when the consumer is closed or the task cancelled.
+    public func records(pollTimeoutMs: Int64 = 1000) -> ConsumerRecordSequence {
+        ConsumerRecordSequence(consumer: consumer, pollTimeoutMs: pollTimeoutMs, check: { [self] in
+            self.membership.withLock { $0.fatal }
+        })
+    }
+
     // MARK: Commits
 
     /// Commits `offsets` (nil: the positions of every owned partition) and waits, retrying

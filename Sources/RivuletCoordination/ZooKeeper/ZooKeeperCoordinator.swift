@@ -411,7 +411,10 @@ public final class ZooKeeperCoordinator: Coordinator, CoordinatorFaultInjecting,
             do {
                 return try process(&state, frame)
             } catch {
+                // Drop the connection now, not when its close completes, so a request made meanwhile waits
+                // for the reconnect instead of going out on a connection that is about to close.
                 state.disconnectReason = "\(error)"
+                connectionEnded(&state, connection, reason: "\(error)")
                 return connection.channel
             }
         }
@@ -480,6 +483,13 @@ public final class ZooKeeperCoordinator: Coordinator, CoordinatorFaultInjecting,
     func handleClosed(_ generation: UInt64, reason: String) {
         core.withLock { state in
             guard let connection = state.connection, connection.generation == generation else { return }
+            connectionEnded(&state, connection, reason: reason)
+        }
+    }
+
+    private func connectionEnded(_ state: inout State, _ connection: Connection, reason: String) {
+        do {
+            let generation = connection.generation
             state.connection = nil
             let why = state.disconnectReason.isEmpty ? reason : state.disconnectReason
             state.disconnectReason = ""
