@@ -25,9 +25,9 @@ import Synchronization
 ///   Before traffic the runner waits until every group has settled (`consumersReady`).
 /// - End-to-end latency: the runner writes the intended send time into the first 8 bytes of every
 ///   value and reads it back from what the consumers deliver, on the runner's clock (this process).
-/// - Faults: on embedded targets, `EmbeddedFaultInjector` (delay and pause through the broker's
-///   `FaultyRequestHandler`, kill/restart through the cluster, partition through the in-process
-///   network); none for external clusters.
+/// - Faults: on embedded targets, `EmbeddedFaultInjector` (delay through the broker's
+///   `FaultyRequestHandler`; kill, restart, pause and partition through the cluster's fault API);
+///   none for external clusters.
 ///
 /// Isolation: `Sendable`; the runner calls it from several tasks.
 public final class KafkaWorkloadDriver: WorkloadDriver {
@@ -51,6 +51,13 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
     let seed: UInt64
     private let admin: Admin
     private let injector: EmbeddedFaultInjector?
+    /// The first topic created (for `leader of partition P` faults).
+    private let firstTopic: FirstTopic
+
+    /// The first topic created, shared with the fault injector.
+    private final class FirstTopic: Sendable {
+        let name = Mutex<String?>(nil)
+    }
     private let state = Mutex<State>(State())
 
     private struct State {
@@ -80,7 +87,9 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
         name = target.embedded == nil ? "kafka" : "rivulet"
         admin = Admin(cluster: ClusterClient(config: target.clientConfig(clientId: "rivulet-workload-admin", clock: clock, seed: seed),
                                              transport: target.transport))
-        injector = target.embedded.map { EmbeddedFaultInjector(cluster: $0, usesInProcessNetwork: target.listeners == nil) }
+        let firstTopic = FirstTopic()
+        self.firstTopic = firstTopic
+        injector = target.embedded.map { EmbeddedFaultInjector(cluster: $0, firstTopic: { firstTopic.name.withLock { $0 } }) }
     }
 
     /// Starts the target of `spec` and returns a driver for it.
@@ -119,6 +128,7 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
                 throw DriverError(message: "topic \(topic.name) has \(metadata.partitionCount) partitions, expected \(topic.partitions)")
             }
             state.withLock { $0.topics[topic.name] = topic.partitions }
+            firstTopic.name.withLock { if $0 == nil { $0 = topic.name } }
         }
     }
 
