@@ -213,17 +213,14 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
     }
 
     /// Waits until every consumer group has settled: all its live members in one generation, none
-    /// rebalancing, and every partition of the topic owned by exactly one of them.
+    /// rebalancing, and every partition of the topic owned by exactly one of them; at most
+    /// `min(timeout, 20 s)`. A group still rebalancing then does not fail the run: the runner's
+    /// readiness records (one per producer, received by every subscription) decide whether the
+    /// consumers work, and a late rebalance shows in the measurements.
     public func consumersReady(timeout: Duration) async throws {
         guard consumerMode == .groups else { return }
-        let deadline = clock.monotonicNanoseconds() &+ timeout.nanosecondsClamped
-        while true {
-            let unsettled = unsettledGroups(nil)
-            if unsettled.isEmpty { return }
-            guard clock.monotonicNanoseconds() < deadline else {
-                throw DriverError(message: "consumer groups \(unsettled.sorted().joined(separator: ", ")) did not settle within "
-                                  + "\(SpecDuration.format(timeout))")
-            }
+        let deadline = clock.monotonicNanoseconds() &+ min(timeout, .seconds(20)).nanosecondsClamped
+        while !unsettledGroups(nil).isEmpty, clock.monotonicNanoseconds() < deadline {
             try await clock.sleep(nanoseconds: 20_000_000)
         }
     }
