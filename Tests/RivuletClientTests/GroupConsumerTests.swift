@@ -365,16 +365,19 @@ import Testing
             await stranger.close()
             // Raw requests at the coordinator (node 0).
             func join(metadataBytes: Int, protocol name: String = "range") async throws -> Int16 {
-                try await harness.client.send(JoinGroupRequest(
+                let request = JoinGroupRequest(
                     groupId: "bad", sessionTimeoutMs: 6000, rebalanceTimeoutMs: 6000, memberId: "", protocolType: "consumer",
-                    protocols: [.init(name: name, metadata: ByteBuffer(repeating: 0, count: metadataBytes))]), toNode: 0).errorCode
+                    protocols: [.init(name: name, metadata: ByteBuffer(repeating: 0, count: metadataBytes))])
+                let response: JoinGroupResponse = try await harness.client.send(request, toNode: 0)
+                return response.errorCode
             }
             #expect(try await join(metadataBytes: 300_000) == KafkaErrorCode.messageTooLarge.rawValue)
             func commit(topic: String, partition: Int32, generation: Int32, memberId: String) async throws -> Int16? {
-                try await harness.client.send(OffsetCommitRequest(
+                let request = OffsetCommitRequest(
                     groupId: "bad", generationIdOrMemberEpoch: generation, memberId: memberId,
-                    topics: [.init(name: topic, partitions: [.init(partitionIndex: partition, committedOffset: 0)])]), toNode: 0)
-                    .topics.first?.partitions.first?.errorCode
+                    topics: [.init(name: topic, partitions: [.init(partitionIndex: partition, committedOffset: 0)])])
+                let response: OffsetCommitResponse = try await harness.client.send(request, toNode: 0)
+                return response.topics.first?.partitions.first?.errorCode
             }
             #expect(try await commit(topic: "bad", partition: 0, generation: state.generationId - 1, memberId: state.memberId)
                 == KafkaErrorCode.illegalGeneration.rawValue)
@@ -413,6 +416,85 @@ import Testing
             }, "a=\(a.assignment) b=\(b.assignment)")
             await a.close()
             await b.close()
+        }
+        await harness.stop()
+    }
+
+    @Test(arguments: assignors)
+    func membersBeyondThePartitionCount_sitIdle(assignor: String) async throws {
+        let harness = try await GroupHarness.start()
+        do {
+            try await harness.createTopic("few", partitions: 3)
+            var members: [GroupConsumer] = []
+            for _ in 0 ..< 5 {
+                let member = try harness.member(group: "few-\(assignor)", assignor: assignor)
+                try member.subscribe(["few"])
+                members.append(member)
+            }
+            let settled = await harness.until {
+                let owned = members.map(\.assignment)
+                return owned.map(\.count).sorted() == [0, 0, 1, 1, 1] && Set(owned.flatMap { $0 }) == Self.allPartitions("few", 3)
+                    && members.allSatisfy { !$0.membershipState.isRebalancing }
+                    && Set(members.map(\.membershipState.generationId)).count == 1
+            }
+            #expect(settled, "\(members.map(\.assignment))")
+            for member in members { await member.close() }
+        }
+        await harness.stop()
+    }
+
+    @Test(arguments: ["range", "cooperative-sticky"])
+    func changingTheSubscription_rejoins_andGivesUpOnlyTopicsNoLongerSubscribed(assignor: String) async throws {
+        let harness = try await GroupHarness.start()
+        do {
+            try await harness.createTopic("x", partitions: 2)
+            try await harness.createTopic("y", partitions: 2)
+            let revoked = Mutex<[TopicAndPartition]>([])
+            let member = try harness.member(group: "resub-\(assignor)", assignor: assignor, listener: ConsumerRebalanceListener(
+                onPartitionsRevoked: { partitions in revoked.withLock { $0 += partitions } }))
+            try member.subscribe(["x"])
+            #expect(await harness.until { Set(member.assignment) == Self.allPartitions("x", 2) && !member.membershipState.isRebalancing })
+            try member.subscribe(["x", "y"])
+            #expect(await harness.until {
+                Set(member.assignment) == Self.allPartitions("x", 2).union(Self.allPartitions("y", 2)) && !member.membershipState.isRebalancing
+            })
+            #expect(member.subscription == ["x", "y"])
+            try member.subscribe(["y"])
+            #expect(await harness.until { Set(member.assignment) == Self.allPartitions("y", 2) && !member.membershipState.isRebalancing })
+            // Cooperative: only x's partitions were ever revoked; eager revokes everything each time.
+            let all = revoked.withLock { $0 }
+            if assignor == "cooperative-sticky" {
+                #expect(Set(all) == Self.allPartitions("x", 2) && all.count == 2, "revoked \(all)")
+            } else {
+                #expect(all.count == 6, "revoked \(all)")
+            }
+            #expect(throws: ClientError.self) { try member.subscribe([]) }
+            await member.close()
+        }
+        await harness.stop()
+    }
+
+    @Test func autoCommit_commitsPolledPositionsEveryInterval_andNotWhenDisabled() async throws {
+        let harness = try await GroupHarness.start()
+        do {
+            try await harness.createTopic("auto", partitions: 2)
+            try await harness.produce("auto", count: 30)
+            let auto = try harness.member(group: "auto-on")
+            let manual = try harness.member(group: "auto-off") { $0.enableAutoCommit = false }
+            try auto.subscribe(["auto"])
+            try manual.subscribe(["auto"])
+            let (ca, cm) = (Collector(auto), Collector(manual))
+            #expect(await harness.until { ca.count == 30 && cm.count == 30 })
+            let admin = Admin(cluster: harness.client)
+            // auto.commit.interval.ms is 1 s of clock time: wait 3 s, the members staying in their groups.
+            try await harness.clock.sleep(nanoseconds: 3_000_000_000)
+            #expect(try await admin.listGroupOffsets("auto-on").values.map(\.offset).reduce(0, +) == 30)
+            #expect(try await admin.listGroupOffsets("auto-off").isEmpty, "nothing committed without enable.auto.commit")
+            await ca.stop()
+            await cm.stop()
+            await auto.close()
+            await manual.close()
+            #expect(try await admin.listGroupOffsets("auto-off").isEmpty, "close commits only with enable.auto.commit")
         }
         await harness.stop()
     }

@@ -37,7 +37,11 @@ extension GroupConsumer {
         var nextHeartbeat: UInt64 = 0
         let autoCommitNanoseconds = UInt64(max(groupConfig.autoCommitIntervalMs, 1)) * 1_000_000
         var nextAutoCommit = clock.monotonicNanoseconds() &+ autoCommitNanoseconds
-        let metadataCheckNanoseconds = UInt64(max(cluster.config.metadataMaxAgeMs, 1)) * 1_000_000
+        // At most ten metadata checks a second, whatever metadata.max.age.ms says.
+        let metadataCheckNanoseconds = UInt64(max(cluster.config.metadataMaxAgeMs, 100)) * 1_000_000
+        // Immediate rejoins in a row (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS
+        // at sync): after a few, back off, so a coordinator that keeps answering so is not flooded.
+        var immediateRejoins = 0
         var nextMetadataCheck = clock.monotonicNanoseconds() &+ metadataCheckNanoseconds
         while !isClosed {
             if needJoin || takeRejoinRequest() {
@@ -45,11 +49,17 @@ extension GroupConsumer {
                 switch await joinOnce() {
                 case .joined:
                     attempt = 0
+                    immediateRejoins = 0
                     needJoin = takeRejoinRequest()
                     if !needJoin { membership.withLock { $0.isRebalancing = false } }
                     nextHeartbeat = clock.monotonicNanoseconds() &+ UInt64(groupConfig.heartbeatIntervalMs) * 1_000_000
                 case .again:
                     needJoin = true
+                    immediateRejoins += 1
+                    if immediateRejoins > 3, !isClosed {
+                        await membershipWakeup.wait(clock: clock, deadlineNanoseconds: clock.monotonicNanoseconds()
+                            &+ cluster.retryBackoffNanoseconds(attempt: immediateRejoins - 3))
+                    }
                 case let .backoff(error):
                     needJoin = true
                     attempt += 1

@@ -15,6 +15,9 @@ leaving its group. The scenario, on an 8-partition topic:
    what was produced afterwards (0 duplicates, 0 loss);
 4. a member is killed with SIGKILL (no LeaveGroup): the broker expires it and the survivor owns
    all 8 partitions within session.timeout.ms + 1 s.
+With --rivulet PATH, `rivulet groups` is checked along the way: `list` shows the group and
+`describe` two members owning all 8 partitions (step 1), state Empty with every committed offset at
+the log end and lag 0 (after step 3), and `delete` removes it (at the end).
 Prints one line; exits 0 when every step held, 1 otherwise (the reason on stderr)."""
 
 import argparse
@@ -346,6 +349,43 @@ def split_is_complete(a, b):
     return stable and sa and sb and not (sa & sb) and (sa | sb) == set(range(PARTITIONS))
 
 
+def rivulet_groups(args, *command):
+    """Runs `rivulet groups COMMAND... --bootstrap` and returns its stdout (fails on a bad exit)."""
+    result = subprocess.run([args.rivulet, "groups", *command, "--bootstrap", args.bootstrap], capture_output=True, text=True,
+                            timeout=60)
+    expect(result.returncode == 0, f"rivulet groups {' '.join(command)} exited {result.returncode}: {result.stderr.strip()[-300:]}")
+    return result.stdout
+
+
+def offsets_table(text, group):
+    """The describe output's partition rows: partition -> (current, log end, lag, consumer id)."""
+    rows = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 9 and fields[0] == group and fields[2].isdigit():
+            rows[int(fields[2])] = (fields[3], fields[4], fields[5], fields[6])
+    return rows
+
+
+def check_cli_stable(args, group, members):
+    """`rivulet groups list/describe` while `members` share the group: Stable, every partition owned."""
+    expect(group in rivulet_groups(args, "list").split(), f"rivulet groups list does not show {group}")
+    text = rivulet_groups(args, "describe", group)
+    expect("state Stable" in text and f"{members} members" in text, f"unexpected describe header: {text.splitlines()[:1]}")
+    rows = offsets_table(text, group)
+    expect(sorted(rows) == list(range(PARTITIONS)) and all(row[3] != "-" for row in rows.values()),
+           f"describe does not show all {PARTITIONS} partitions with an owner: {rows}")
+
+
+def check_cli_caught_up(args, group, end_offset):
+    """After every member closed: Empty, committed offsets at the log end, lag 0 on every partition."""
+    text = rivulet_groups(args, "describe", group)
+    expect("state Empty" in text, f"unexpected describe header: {text.splitlines()[:1]}")
+    rows = offsets_table(text, group)
+    expected = {p: (str(end_offset), str(end_offset), "0", "-") for p in range(PARTITIONS)}
+    expect(rows == expected, f"describe after closing: {rows}")
+
+
 def controller(args):
     from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -374,6 +414,9 @@ def controller(args):
             return set(a.snapshot()[2]) | set(b.snapshot()[2])
 
         wait_for("the first 400 records are consumed", 60, lambda: expected_first <= first_consumed())
+        cli = os.path.isfile(args.rivulet) and os.access(args.rivulet, os.X_OK)
+        if cli:
+            check_cli_stable(args, group, 2)
 
         # 2. One leaves: the other gets all 8.
         b.close()
@@ -398,6 +441,8 @@ def controller(args):
         expect(not old, f"the new member re-read {len(old)} committed records, e.g. {old[:3]}")
         expect(duplicates == 0, f"{duplicates} duplicates")
         expect(not missing, f"{len(missing)} records lost, e.g. {sorted(missing)[:3]}")
+        if cli:
+            check_cli_caught_up(args, group, 75)
 
         # 4. A member killed without leaving is expired; the survivor gets everything in time.
         d = Member(args, group, "member-d", client_for(3))
@@ -412,10 +457,14 @@ def controller(args):
         expect(reassigned <= limit, f"partitions of the killed member were reassigned after {reassigned:.1f} s "
                                     f"(session.timeout.ms + 1 s = {limit:.0f} s)")
         d.close()
+        if cli:
+            expect("succeeded" in rivulet_groups(args, "delete", group), "rivulet groups delete did not succeed")
+            expect(group not in rivulet_groups(args, "list").split(), f"{group} is still listed after its deletion")
         clients = f"{args.client}+{args.peer}" if args.peer else args.client
         print(f"{clients} {args.assignor}: split {split[0]} / {split[1]}; leave -> 8 to the other; "
               f"resumed at committed offsets ({len(got)} records, 0 duplicates, 0 lost); "
-              f"killed member's partitions reassigned in {reassigned:.1f} s")
+              f"killed member's partitions reassigned in {reassigned:.1f} s"
+              + ("; rivulet groups list/describe/delete ok" if cli else ""))
     finally:
         for member in members:
             member.kill()
