@@ -27,7 +27,7 @@ public enum ConformanceSuites {
     /// Every suite, in run order.
     public static let all: [ConformanceSuite] = [
         OrderSuite.suite, IdempotenceSuite.suite, PartitioningSuite.suite, OffsetsSuite.suite,
-        RetentionSuite.suite, LongPollSuite.suite, MessageSizeSuite.suite, DurabilitySuite.suite,
+        RetentionSuite.suite, LongPollSuite.suite, MessageSizeSuite.suite, DurabilitySuite.suite, FailoverSuite.suite,
     ]
 
     /// The suites named (all when `names` is empty).

@@ -16,6 +16,8 @@ final class FaultScheduler: Sendable {
         var events: [WorkloadFaultEvent?]
         /// Faults applied (with the broker they reached) and not yet undone.
         var active: [Int: Int] = [:]
+        /// Injector hooks still measuring after a consumer fault (a group's rebalance time).
+        var watches: [Task<Void, Never>] = []
     }
 
     private let faults: [WorkloadFault]
@@ -60,10 +62,19 @@ final class FaultScheduler: Sendable {
         }
     }
 
-    /// Undoes every broker fault still in effect.
+    /// Undoes every broker fault still in effect, and ends the measurements of consumer faults
+    /// still running (their events keep what they had).
     func undoOutstanding() async {
         let active = state.withLock { $0.active.keys.sorted() }
         for fault in active { await undo(fault) }
+        let watches = state.withLock { state in
+            defer { state.watches = [] }
+            return state.watches
+        }
+        for watch in watches {
+            watch.cancel()
+            await watch.value
+        }
     }
 
     private var elapsedSeconds: Double {
@@ -73,19 +84,20 @@ final class FaultScheduler: Sendable {
     private func apply(_ index: Int) async {
         let fault = faults[index]
         var event = WorkloadFaultEvent(fault: fault.description, verb: fault.verb, atSeconds: elapsedSeconds)
+        var followUp: (@Sendable (any WorkloadFaultInjector) async -> FaultEffect)?
         do {
             switch fault.action {
             case .killConsumer(let consumer):
                 event.consumerIndex = consumer
                 if await consumers.kill(consumer) {
-                    if let effect = await injector?.consumerKilled(index: consumer) { merge(effect, into: &event) }
+                    followUp = { injector in await injector.consumerKilled(index: consumer) }
                 } else {
                     event.error = "consumer \(consumer) is not running"
                 }
             case .addConsumer:
                 let index = try await consumers.addToFirstSubscription()
                 event.consumerIndex = index
-                if let effect = await injector?.consumerAdded(index: index) { merge(effect, into: &event) }
+                followUp = { injector in await injector.consumerAdded(index: index) }
             case .delay(let target, let by):
                 try record(await requireInjector().delay(target, by: by), into: &event, fault: index)
             case .kill(let target):
@@ -106,12 +118,19 @@ final class FaultScheduler: Sendable {
         }
         let finished = event
         state.withLock { $0.events[index] = finished }
-    }
-
-    private func merge(_ effect: FaultEffect, into event: inout WorkloadFaultEvent) {
-        event.recoveryTimeMs = effect.recoveryTimeMs
-        event.rebalanceTimeMs = effect.rebalanceTimeMs
-        event.detail = effect.detail
+        // The injector may watch the group settle (seconds, for a killed member: its session
+        // timeout): measured in the background, so later faults keep their times.
+        if let followUp, let injector {
+            let watch = Task {
+                let effect = await followUp(injector)
+                self.state.withLock { state in
+                    state.events[index]?.recoveryTimeMs = effect.recoveryTimeMs
+                    state.events[index]?.rebalanceTimeMs = effect.rebalanceTimeMs
+                    state.events[index]?.detail = effect.detail
+                }
+            }
+            state.withLock { $0.watches.append(watch) }
+        }
     }
 
     private func record(_ effect: FaultEffect, into event: inout WorkloadFaultEvent, fault index: Int) throws {

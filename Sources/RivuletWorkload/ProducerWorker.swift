@@ -101,7 +101,7 @@ final class ProducerWorker: Sendable {
         var generator = SeededGenerator(seed: seed)
         var keyChooser = KeyChooser(type: keyType)
         var epoch = rateControl.current
-        var schedule = RateSchedule(startNanoseconds: epoch.startNanoseconds, ratePerSecond: epoch.rate / Double(producerCount))
+        var schedule = RateSchedule(startNanoseconds: staggeredStart(epoch), ratePerSecond: epoch.rate / Double(producerCount))
         let allocator = ByteBufferAllocator()
         let messageSize = payloads.messageSize
         let poolSize = payloads.payloads.count
@@ -110,7 +110,7 @@ final class ProducerWorker: Sendable {
             let latest = rateControl.current
             if latest.id != epoch.id {
                 epoch = latest
-                schedule = RateSchedule(startNanoseconds: epoch.startNanoseconds, ratePerSecond: epoch.rate / Double(producerCount))
+                schedule = RateSchedule(startNanoseconds: staggeredStart(epoch), ratePerSecond: epoch.rate / Double(producerCount))
             }
             let now = clock.monotonicNanoseconds()
             let end = rateControl.sendUntilNanoseconds
@@ -164,6 +164,19 @@ final class ProducerWorker: Sendable {
             // cooperative pool and starve the ticker, the orchestrator and the consumers.
             await Task.yield()
         }
+    }
+
+    /// Where this producer's schedule starts in `epoch`: producers are spread evenly over one
+    /// interval between sends (producer i of n starts i/n of an interval late), so together they
+    /// send at an even pace instead of all at the same instants, a burst that would measure the
+    /// load generator's own queueing.
+    func staggeredStart(_ epoch: RateControl.Epoch) -> UInt64 {
+        let perProducer = epoch.rate / Double(producerCount)
+        guard perProducer > 0, producerCount > 1 else { return epoch.startNanoseconds }
+        let interval = 1e9 / perProducer
+        let offset = interval * Double(index % producerCount) / Double(producerCount)
+        guard offset.isFinite, offset >= 0, offset < 1e12 else { return epoch.startNanoseconds }
+        return epoch.startNanoseconds &+ UInt64(offset)
     }
 
     /// Records due by `end` on the schedule but never handed to the driver, and how late the

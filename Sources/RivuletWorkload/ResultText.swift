@@ -70,7 +70,12 @@ extension WorkloadResult {
                 if let recovery = event.recoveryTimeMs { line += String(format: ", recovery %.0f ms (injector)", recovery) }
                 if let error = event.error { line += ", error: \(error)" }
                 lines.append(line)
+                if let recovery = event.recovery { lines += recovery.textLines }
             }
+        }
+        if let history {
+            lines.append("")
+            lines += history.textLines
         }
         if let probe = maxRateProbe {
             lines.append("")

@@ -15,6 +15,8 @@ public enum ResultWriter {
         public var svg: String
         /// The text report ending with the summary line.
         public var text: String
+        /// Recovery per fault and partition, and the history check (`<base>-recovery.csv`), when the result has them.
+        public var recoveryCSV: String? = nil
     }
 
     /// Why files could not be written.
@@ -45,7 +47,12 @@ public enum ResultWriter {
         try writeText(result.csvText, to: files.csv)
         try writeText(result.chartSVG, to: files.svg)
         try writeText(result.textReport, to: files.text)
-        return files
+        var written = files
+        if let recovery = result.recoveryCSVText {
+            written.recoveryCSV = base + "-recovery.csv"
+            try writeText(recovery, to: base + "-recovery.csv")
+        }
+        return written
     }
 
     /// Writes a comparison of `results`: `<dir>/<base>.txt` (table) and `<dir>/<base>.svg` (bars).

@@ -22,6 +22,11 @@ public protocol WorkloadDriver: Sendable {
     /// receives to `handler`, batch by batch, until it is closed or killed.
     func createConsumer(_ info: WorkloadConsumerInfo, handler: @escaping WorkloadReceiveHandler) async throws -> any WorkloadConsumer
 
+    /// Returns once the consumers created so far are ready to receive (their consumer groups have
+    /// settled), or throws after `timeout`. The runner calls it after creating the consumers and
+    /// before sending anything. Default: ready at once.
+    func consumersReady(timeout: Duration) async throws
+
     /// The fault injector for broker faults, or nil when this target cannot inject faults
     /// (a spec with broker faults is then refused before anything starts).
     var faultInjector: (any WorkloadFaultInjector)? { get }
@@ -33,6 +38,9 @@ public protocol WorkloadDriver: Sendable {
 extension WorkloadDriver {
     /// No fault injection unless the driver provides it.
     public var faultInjector: (any WorkloadFaultInjector)? { nil }
+
+    /// Consumers are ready at once unless the driver says otherwise.
+    public func consumersReady(timeout: Duration) async throws {}
 }
 
 /// A topic to create.

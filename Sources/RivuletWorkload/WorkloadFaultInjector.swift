@@ -48,7 +48,8 @@ public protocol WorkloadFaultInjector: Sendable {
 
     /// Told after the runner killed consumer `index` (`kill consumer N`; the runner does the kill
     /// through the consumer's handle, so consumer faults work on every driver). An injector that
-    /// can watch the group fills `rebalanceTimeMs`; return promptly. Default: nothing to add.
+    /// can watch the group fills `rebalanceTimeMs`; it may take its time (the runner awaits it in
+    /// the background and cancels it when the run ends). Default: nothing to add.
     func consumerKilled(index: Int) async -> FaultEffect
     /// Told after the runner added consumer `index` (`add consumer`). Default: nothing to add.
     func consumerAdded(index: Int) async -> FaultEffect

@@ -56,9 +56,12 @@ extension WorkloadResult {
             ("clampedLatencySamples", .integer(clampedLatencySamples)),
             ("finalBacklog", .integer(finalBacklog)),
             ("finalTargetRate", .number(finalTargetRate)),
+        ]
+        members += [
             ("faults", .array(faults.map(\.json))),
             ("maxRateProbe", maxRateProbe?.json ?? .null),
             ("backlogReport", backlogReport?.json ?? .null),
+            ("history", history?.json ?? .null),
             ("spec", .object(spec.map { ($0.key, .string($0.value)) })),
             ("environment", environment.json),
         ]
@@ -115,6 +118,7 @@ extension WorkloadFaultEvent {
             ("consumerIndex", .optional(consumerIndex)), ("error", .optional(error)), ("undoError", .optional(undoError)),
             ("recoveryTimeMs", .optional(recoveryTimeMs)), ("rebalanceTimeMs", .optional(rebalanceTimeMs)),
             ("throughputRecoveryMs", .optional(throughputRecoveryMs)), ("detail", .optional(detail)),
+            ("recovery", recovery?.json ?? .null),
         ])
     }
 }

@@ -62,6 +62,8 @@ public struct WorkloadFaultEvent: Sendable, Equatable {
     public var throughputRecoveryMs: Double?
     /// Anything else the injector reported.
     public var detail: String?
+    /// Availability after a broker fault, measured from acknowledgements (`FailoverTrackingDriver`).
+    public var recovery: FaultRecovery? = nil
 }
 
 /// What the maximum-rate probe did (`producerRate: 0`).
@@ -380,6 +382,8 @@ public struct WorkloadResult: Sendable, Equatable {
     public var spec: [SpecSetting]
     /// Where it ran.
     public var environment: WorkloadEnvironment
+    /// The history check (`checkHistory`): acknowledged records lost, duplicates, anomalies.
+    public var history: HistoryCheckSummary? = nil
 
     /// One key of the effective spec.
     public struct SpecSetting: Sendable, Equatable {

@@ -137,6 +137,8 @@ public final class WorkloadRunner: Sendable {
                     }
                 }
             }
+            stage = "waiting for consumer groups to settle"
+            try await driver.consumersReady(timeout: options.readinessTimeout)
             stage = "creating producers"
             let outstandingMax = max(1, options.outstandingBytesMaxPerProducer / max(1, spec.messageSize))
             for (topicIndex, topic) in topicNames.enumerated() {
@@ -218,8 +220,13 @@ public final class WorkloadRunner: Sendable {
         let unacknowledged = await cleanup.value
         let lags = workers.map { $0.lagAtEnd(outcome.endNanoseconds &- 1) }
         let lag = (records: lags.reduce(Int64(0)) { $0 + $1.records }, seconds: lags.map(\.seconds).max() ?? 0)
-        return buildResult(context: context, outcome: outcome, events: scheduler.events, unacknowledged: unacknowledged,
-                           scheduleLag: lag, startedAtWallMs: trafficStartWallMs, environment: environment)
+        var result = buildResult(context: context, outcome: outcome, events: scheduler.events, unacknowledged: unacknowledged,
+                                 scheduleLag: lag, startedAtWallMs: trafficStartWallMs, environment: environment)
+        // A driver that measured more (recovery after faults, the history check) adds it.
+        if let contributor = driver as? any WorkloadResultContributor {
+            await contributor.contribute(to: &result, trafficStartNanoseconds: trafficStart)
+        }
+        return result
     }
 
     /// Closes the final window, waits for outstanding sends, undoes faults, closes everything.

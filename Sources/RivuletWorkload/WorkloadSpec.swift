@@ -70,6 +70,22 @@ public struct WorkloadSpec: Sendable, Equatable {
     public var replicationFactor: Int
     /// Topic `min.insync.replicas`.
     public var minInsyncReplicas: Int
+    /// The coordination service of an embedded cluster with several brokers.
+    public var coordinator: WorkloadCoordinator
+    /// Embedded brokers' coordination session timeout (`zookeeper.session.timeout.ms`), milliseconds.
+    public var brokerSessionTimeoutMs: Int
+    /// Embedded brokers' `replica.lag.time.max.ms`.
+    public var replicaLagTimeMaxMs: Int
+    /// Embedded brokers' `replica.fetch.backoff.ms`.
+    public var replicaFetchBackoffMs: Int
+    /// Embedded brokers' `replica.fetch.wait.max.ms`.
+    public var replicaFetchWaitMaxMs: Int
+    /// Clients' `request.timeout.ms`.
+    public var requestTimeoutMs: Int
+    /// Clients' `retry.backoff.max.ms`.
+    public var retryBackoffMaxMs: Int
+    /// Record the history of sends, read everything back after the run and check it (`FailoverTracking`).
+    public var checkHistory: Bool
     /// Seed of every random choice the runner makes (keys, payloads, topic names).
     public var seed: UInt64
     /// Faults to inject, in spec order.
@@ -114,6 +130,14 @@ public struct WorkloadSpec: Sendable, Equatable {
         brokers = 1
         replicationFactor = 1
         minInsyncReplicas = 1
+        coordinator = .memory
+        brokerSessionTimeoutMs = 6000
+        replicaLagTimeMaxMs = 30_000
+        replicaFetchBackoffMs = 1000
+        replicaFetchWaitMaxMs = 500
+        requestTimeoutMs = 30_000
+        retryBackoffMaxMs = 500
+        checkHistory = false
         seed = 1
         faults = []
         payloadData = nil
@@ -178,6 +202,14 @@ public struct WorkloadSpec: Sendable, Equatable {
         add(.brokers, "\(brokers)")
         add(.replicationFactor, "\(replicationFactor)")
         add(.minInsyncReplicas, "\(minInsyncReplicas)")
+        add(.coordinator, coordinator.description)
+        add(.brokerSessionTimeoutMs, "\(brokerSessionTimeoutMs)")
+        add(.replicaLagTimeMaxMs, "\(replicaLagTimeMaxMs)")
+        add(.replicaFetchBackoffMs, "\(replicaFetchBackoffMs)")
+        add(.replicaFetchWaitMaxMs, "\(replicaFetchWaitMaxMs)")
+        add(.requestTimeoutMs, "\(requestTimeoutMs)")
+        add(.retryBackoffMaxMs, "\(retryBackoffMaxMs)")
+        add(.checkHistory, "\(checkHistory)")
         add(.seed, "\(seed)")
         for fault in faults { add(.fault, fault.description) }
         return settings

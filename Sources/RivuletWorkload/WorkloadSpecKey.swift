@@ -31,6 +31,14 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
     case brokers
     case replicationFactor
     case minInsyncReplicas
+    case coordinator
+    case brokerSessionTimeoutMs
+    case replicaLagTimeMaxMs
+    case replicaFetchBackoffMs
+    case replicaFetchWaitMaxMs
+    case requestTimeoutMs
+    case retryBackoffMaxMs
+    case checkHistory
     case seed
     case fault
 
@@ -57,6 +65,10 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
         case .topics, .partitionsPerTopic, .subscriptionsPerTopic, .producersPerTopic, .consumerPerSubscription,
              .randomizedPayloadPoolSize, .brokers, .replicationFactor, .minInsyncReplicas:
             "integer"
+        case .brokerSessionTimeoutMs, .replicaLagTimeMaxMs, .replicaFetchBackoffMs, .replicaFetchWaitMaxMs, .requestTimeoutMs, .retryBackoffMaxMs:
+            "integer"
+        case .coordinator: "memory, memory://name, zk://host:port[/chroot]"
+        case .checkHistory: "true, false"
         case .messageSize, .batchSizeBytes, .lingerMs, .testDurationMinutes, .warmupDurationMinutes: "integer"
         case .keyDistributor: "NO_KEY, KEY_ROUND_ROBIN, RANDOM_NANO"
         case .useRandomizedPayloads: "true, false"
@@ -103,6 +115,14 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
         case .brokers: "1"
         case .replicationFactor: "1"
         case .minInsyncReplicas: "1"
+        case .coordinator: "memory (a private in-process ensemble)"
+        case .brokerSessionTimeoutMs: "6000"
+        case .replicaLagTimeMaxMs: "30000"
+        case .replicaFetchBackoffMs: "1000"
+        case .replicaFetchWaitMaxMs: "500"
+        case .requestTimeoutMs: "30000"
+        case .retryBackoffMaxMs: "500"
+        case .checkHistory: "true with a kill, pause, restart or partition fault (when the history fits: see meaning), else false"
         case .seed: "1"
         case .fault: "none"
         }
@@ -116,7 +136,9 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
         case .consumerBacklogSizeGB: "GiB (2^30 bytes)"
         case .testDurationMinutes, .warmupDurationMinutes: "minutes"
         case .testDurationSeconds, .warmupDurationSeconds, .windowSeconds: "seconds"
-        case .lingerMs: "milliseconds"
+        case .lingerMs, .brokerSessionTimeoutMs, .replicaLagTimeMaxMs, .replicaFetchBackoffMs, .replicaFetchWaitMaxMs, .requestTimeoutMs,
+             .retryBackoffMaxMs:
+            "milliseconds"
         case .randomBytesRatio, .backlogDrainRatio: "fraction"
         default: "-"
         }
@@ -155,6 +177,14 @@ public enum WorkloadSpecKey: String, CaseIterable, Sendable {
         case .brokers: "Brokers in an embedded cluster (>= 1)."
         case .replicationFactor: "Replicas per partition (1...brokers)."
         case .minInsyncReplicas: "Topic min.insync.replicas (1...replicationFactor)."
+        case .coordinator: "Coordination service of an embedded cluster with several brokers: a private in-memory ensemble, a shared one (`memory://name`) or a real ZooKeeper (`zk://`)."
+        case .brokerSessionTimeoutMs: "Embedded brokers' coordination session timeout (zookeeper.session.timeout.ms, 100...600000): a killed broker's partitions move after about this long."
+        case .replicaLagTimeMaxMs: "Embedded brokers' replica.lag.time.max.ms (1...3600000): a follower behind this long leaves the ISR."
+        case .replicaFetchBackoffMs: "Embedded brokers' replica.fetch.backoff.ms (0...3600000): how long a follower waits after a failed fetch (from a dead leader) before fetching again."
+        case .replicaFetchWaitMaxMs: "Embedded brokers' replica.fetch.wait.max.ms (0...3600000): the longest a follower's fetch waits at the leader for new data."
+        case .requestTimeoutMs: "Clients' request.timeout.ms (1...3600000): how long a producer waits for an answer (a paused broker's) before it retries."
+        case .retryBackoffMaxMs: "Clients' retry.backoff.max.ms (1...3600000): the cap of the exponential backoff (from 20 ms) between retries and metadata refreshes while a partition has no leader."
+        case .checkHistory: "Record every acknowledged send, read every partition back after the run and check the history (lost and duplicated records, anomalies); needs messageSize >= 16 (bytes 8...15 carry a unique record id), a fixed producerRate and at most 2,000,000 records over the run."
         case .seed: "Seed of every random choice (keys, payload bytes and picks), so runs replay; topic names also mix in the start time so runs never collide."
         case .fault: "A fault to inject; repeat the key for several. Grammar below."
         }

@@ -191,6 +191,35 @@ extension WorkloadSpec {
             throw fail(.minInsyncReplicas, "must be in 1...replicationFactor (\(replicationFactor)) (got \(minInsyncReplicas))")
         }
         if case .kafka(let servers) = target, servers.isEmpty { throw fail(.target, "needs at least one host:port") }
+        guard (100 ... 600_000).contains(brokerSessionTimeoutMs) else {
+            throw fail(.brokerSessionTimeoutMs, "must be in 100...600000 (got \(brokerSessionTimeoutMs))")
+        }
+        guard (1 ... 3_600_000).contains(replicaLagTimeMaxMs) else {
+            throw fail(.replicaLagTimeMaxMs, "must be in 1...3600000 (got \(replicaLagTimeMaxMs))")
+        }
+        guard (0 ... 3_600_000).contains(replicaFetchBackoffMs) else {
+            throw fail(.replicaFetchBackoffMs, "must be in 0...3600000 (got \(replicaFetchBackoffMs))")
+        }
+        guard (0 ... 3_600_000).contains(replicaFetchWaitMaxMs) else {
+            throw fail(.replicaFetchWaitMaxMs, "must be in 0...3600000 (got \(replicaFetchWaitMaxMs))")
+        }
+        guard (1 ... 3_600_000).contains(requestTimeoutMs) else {
+            throw fail(.requestTimeoutMs, "must be in 1...3600000 (got \(requestTimeoutMs))")
+        }
+        guard (1 ... 3_600_000).contains(retryBackoffMaxMs) else {
+            throw fail(.retryBackoffMaxMs, "must be in 1...3600000 (got \(retryBackoffMaxMs))")
+        }
+        if checkHistory, messageSize < 16 {
+            throw fail(.checkHistory, "needs messageSize >= 16: bytes 8...15 carry each record's id (messageSize is \(messageSize))",
+                       kind: .conflict)
+        }
+        if checkHistory, producerRate == 0 {
+            throw fail(.checkHistory, "needs a fixed producerRate (the history of a max-rate probe is unbounded)", kind: .conflict)
+        }
+        if checkHistory, producerRate * (warmupDuration + testDuration).secondsDouble > Double(FailoverTracking.historyRecordsMax) {
+            throw fail(.checkHistory, "producerRate x (warm-up + test) must be at most \(FailoverTracking.historyRecordsMax) records to check the history",
+                       kind: .conflict)
+        }
 
         // Faults: targets must exist, consumer indices must exist when the fault fires.
         var consumersAt: [(Duration, Int)] = []
@@ -419,6 +448,18 @@ private struct SpecParser {
         spec.brokers = try optionalInt(.brokers) ?? 1
         spec.replicationFactor = try optionalInt(.replicationFactor) ?? 1
         spec.minInsyncReplicas = try optionalInt(.minInsyncReplicas) ?? 1
+        if let entry = entries[.coordinator] {
+            switch WorkloadCoordinator.parse(entry.value) {
+            case .success(let coordinator): spec.coordinator = coordinator
+            case .failure(let error): throw bad(.coordinator, entry, error.message)
+            }
+        }
+        spec.brokerSessionTimeoutMs = try optionalInt(.brokerSessionTimeoutMs) ?? 6000
+        spec.replicaLagTimeMaxMs = try optionalInt(.replicaLagTimeMaxMs) ?? 30_000
+        spec.replicaFetchBackoffMs = try optionalInt(.replicaFetchBackoffMs) ?? 1000
+        spec.replicaFetchWaitMaxMs = try optionalInt(.replicaFetchWaitMaxMs) ?? 500
+        spec.requestTimeoutMs = try optionalInt(.requestTimeoutMs) ?? 30_000
+        spec.retryBackoffMaxMs = try optionalInt(.retryBackoffMaxMs) ?? 500
         if let entry = entries[.seed] {
             guard let seed = UInt64(entry.value.replacingUnderscores()) else { throw bad(.seed, entry, "expected an integer in 0...2^64-1") }
             spec.seed = seed
@@ -431,6 +472,11 @@ private struct SpecParser {
                                         kind: .badValue, message: error.message)
             }
         }
+        // On by default with faults that take brokers away, when the history can be recorded (an id fits in
+        // the value, a fixed rate, a bounded number of records); an explicit `true` is validated instead.
+        spec.checkHistory = try bool(.checkHistory) ?? (spec.faults.contains(where: \.losesBrokers) && spec.messageSize >= 16
+            && spec.producerRate > 0
+            && spec.producerRate * (spec.warmupDuration + spec.testDuration).secondsDouble <= Double(FailoverTracking.historyRecordsMax))
         return spec
     }
 

@@ -33,10 +33,15 @@ struct CompareCommand: AsyncParsableCommand {
     @Option(help: "The directory for result files.")
     var results: String = "results"
 
+    @Option(name: .customLong("consumer-mode"),
+            help: "groups: consumers join a consumer group per subscription; assigned: the harness assigns partitions.")
+    var consumerMode: String = "groups"
+
     @Flag(help: "No live progress line.")
     var quiet = false
 
     func run() async throws {
+        WorkloadCLI.quietLogging()
         var common: [String] = []
         if let duration { common += ["--duration", duration] }
         for setting in settings { common += ["--set", setting] }
@@ -56,12 +61,13 @@ struct CompareCommand: AsyncParsableCommand {
                 variants.append(WorkloadCommand.Variant(label: label, overrides: overrides))
             }
         }
+        let mode = try WorkloadCLI.consumerMode(consumerMode)
         let clock = SystemClock()
         let outcomes: [WorkloadResult]
         do {
             outcomes = try await WorkloadCommand.compare(specPath: spec, variants: variants, resultsDirectory: results, clock: clock,
                                                          progress: quiet ? nil : TerminalProgressSink(),
-                                                         makeDriver: WorkloadCLI.makeDriver(clock: clock))
+                                                         makeDriver: WorkloadCLI.makeDriver(clock: clock, consumerMode: mode))
         } catch {
             throw WorkloadCLI.fail(error)
         }

@@ -35,6 +35,7 @@ struct ConformCommand: AsyncParsableCommand {
     var list = false
 
     func run() async throws {
+        WorkloadCLI.quietLogging()
         if list {
             for suite in ConformanceSuites.all { print("\(suite.name): \(suite.summary)") }
             return

@@ -39,10 +39,15 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "The directory for result files.")
     var results: String = "results"
 
+    @Option(name: .customLong("consumer-mode"),
+            help: "groups: consumers join a consumer group per subscription; assigned: the harness assigns partitions.")
+    var consumerMode: String = "groups"
+
     @Flag(help: "No live progress line.")
     var quiet = false
 
     func run() async throws {
+        WorkloadCLI.quietLogging()
         var arguments: [String] = []
         if let duration { arguments += ["--duration", duration] }
         for setting in settings { arguments += ["--set", setting] }
@@ -53,12 +58,13 @@ struct RunCommand: AsyncParsableCommand {
         }
         if let transport { arguments += ["--set", "transport=\(transport)"] }
         if let target { arguments += ["--set", "target=\(target)"] }
+        let mode = try WorkloadCLI.consumerMode(consumerMode)
         let clock = SystemClock()
         let result: WorkloadResult
         do {
             (result, _) = try await WorkloadCommand.run(specPath: spec, overrideArguments: arguments, resultsDirectory: results,
                                                         clock: clock, progress: quiet ? nil : TerminalProgressSink(),
-                                                        makeDriver: WorkloadCLI.makeDriver(clock: clock))
+                                                        makeDriver: WorkloadCLI.makeDriver(clock: clock, consumerMode: mode))
         } catch {
             throw WorkloadCLI.fail(error)
         }

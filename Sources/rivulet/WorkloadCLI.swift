@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import RivuletCore
 import RivuletWorkload
 import Synchronization
@@ -27,11 +28,22 @@ enum WorkloadCLI {
         }
     }
 
+    /// Sends log lines of warning level and above to standard error, so that an embedded broker's
+    /// routine lines (segment rolls, retention) do not interleave with the report on stdout.
+    /// Called once, first, by `run`, `compare` and `conform` (each runs in its own process).
+    static func quietLogging() {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+    }
+
     /// Temporary storage directories the command made; the driver removes them when it closes.
     static let temporaryDirectories = Mutex<Set<String>>([])
 
     /// Builds the driver of a spec: the Rivulet client against the spec's target.
-    static func makeDriver(clock: any EngineClock) -> WorkloadCommand.DriverFactory {
+    static func makeDriver(clock: any EngineClock, consumerMode: KafkaWorkloadDriver.ConsumerMode) -> WorkloadCommand.DriverFactory {
         { spec in
             var owned = false
             switch spec.storage {
@@ -40,8 +52,17 @@ enum WorkloadCLI {
             case .memory:
                 break
             }
-            return try await KafkaWorkloadDriver.start(spec: spec, clock: clock, ownsStorageDirectory: owned)
+            let driver = try await KafkaWorkloadDriver.start(spec: spec, clock: clock, ownsStorageDirectory: owned, consumerMode: consumerMode)
+            return FailoverTrackingDriver.wrap(driver, spec: spec, clock: clock)
         }
+    }
+
+    /// Parses `--consumer-mode`.
+    static func consumerMode(_ text: String) throws -> KafkaWorkloadDriver.ConsumerMode {
+        guard let mode = KafkaWorkloadDriver.ConsumerMode(rawValue: text) else {
+            throw ValidationError("--consumer-mode \(text): expected groups (consumer groups) or assigned (partitions assigned by the harness)")
+        }
+        return mode
     }
 
     /// Prints a spec or run error on standard error and turns it into an exit code (2 for a bad

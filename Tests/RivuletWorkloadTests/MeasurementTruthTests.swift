@@ -34,8 +34,9 @@ import Testing
         return try await WorkloadRunner(spec: spec, driver: driver, clock: clock, options: TestSupport.options()).run()
     }
 
-    /// Below saturation: each of 8 producers has its own connection and sends a record every
-    /// 125 ms, so a 100 ms answer delay never queues a request behind another. The run with the
+    /// Below saturation: each of 16 producers has its own connection and sends a record every
+    /// 250 ms, so a 100 ms answer delay keeps each connection at most 40% busy and requests do not
+    /// queue behind one another (at 80% busy, scheduling hiccups on a loaded machine already did). The run with the
     /// delay and the run without it go side by side on two embedded brokers, so both see the same
     /// machine load. p50 and p99 with the delay are within 5% of 100 ms plus the same percentile
     /// without it.
@@ -46,9 +47,9 @@ import Testing
         // counted twice, or not at all, or latency taken from the actual send) fails every attempt.
         var failures: [String] = []
         for _ in 0 ..< 3 {
-            async let baseRun = Self.run(Self.spec(name: "truth-base", producers: 8, rate: 64, test: .seconds(3),
+            async let baseRun = Self.run(Self.spec(name: "truth-base", producers: 16, rate: 64, test: .seconds(3),
                                                    warmup: .milliseconds(500)))
-            async let delayedRun = Self.run(Self.spec(name: "truth-delay", producers: 8, rate: 64, test: .seconds(3),
+            async let delayedRun = Self.run(Self.spec(name: "truth-delay", producers: 16, rate: 64, test: .seconds(3),
                                                       warmup: .milliseconds(500), faults: ["at 0s delay broker 0 by 100ms"]))
             let (base, delayed) = try await (baseRun, delayedRun)
             #expect(base.stopReason == .completed && delayed.stopReason == .completed)

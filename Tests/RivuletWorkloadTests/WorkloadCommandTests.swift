@@ -24,7 +24,8 @@ import Testing
         #expect(abs(result.measuredSeconds - 0.4) < 0.2)
         #expect(FileManager.default.fileExists(atPath: files.json))
         let printed = lines.withLock { $0 }
-        #expect(printed.contains(result.summaryLine))
+        #expect(printed.contains { $0.contains(result.summaryLine) })
+        #expect(printed.contains { $0.contains("whole measured phase") }, "the text report (tables) is printed")
         #expect(printed.contains { $0.contains(files.svg) })
     }
 

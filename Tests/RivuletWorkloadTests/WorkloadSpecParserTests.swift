@@ -39,6 +39,14 @@ import Testing
         brokers: 5
         replicationFactor: 3
         minInsyncReplicas: 2
+        coordinator: memory://shared
+        brokerSessionTimeoutMs: 500
+        replicaLagTimeMaxMs: 2000
+        replicaFetchBackoffMs: 50
+        replicaFetchWaitMaxMs: 100
+        requestTimeoutMs: 2000
+        retryBackoffMaxMs: 100
+        checkHistory: false
         seed: 18446744073709551615
         fault: at 1s kill broker 1 for 2s
         fault: at 2s add consumer
@@ -73,6 +81,10 @@ import Testing
         #expect(spec.brokers == 5)
         #expect(spec.replicationFactor == 3)
         #expect(spec.minInsyncReplicas == 2)
+        #expect(spec.coordinator == .url("memory://shared"))
+        #expect(spec.brokerSessionTimeoutMs == 500 && spec.replicaLagTimeMaxMs == 2000 && spec.replicaFetchBackoffMs == 50)
+        #expect(spec.replicaFetchWaitMaxMs == 100 && spec.requestTimeoutMs == 2000 && spec.retryBackoffMaxMs == 100)
+        #expect(!spec.checkHistory)
         #expect(spec.seed == UInt64.max)
         #expect(spec.faults == [WorkloadFault(at: .seconds(1), action: .kill(.broker(1)), duration: .seconds(2)),
                                 WorkloadFault(at: .seconds(2), action: .addConsumer)])

@@ -1,21 +1,24 @@
 import RivuletBroker
 import RivuletTransport
 
-/// Broker faults for an embedded Rivulet cluster:
+/// Broker faults for an embedded Rivulet cluster, through the cluster's fault API:
 /// - `delay`: every answer of the broker comes `delay` late (its `FaultyRequestHandler`; works over
 ///   both transports; the request takes effect at once, like a slow network or disk behind the ack).
 ///   Millisecond resolution: a delay is rounded up to whole milliseconds.
-/// - `pause`/`resume`: the broker holds every request until resumed (`FaultyRequestHandler.pause`).
-/// - `kill`/`restart`: the broker stops (its connections fail) and later starts again from its
-///   storage (`EmbeddedCluster.stopBroker`/`startBroker`). The stop is the broker's clean
-///   shutdown; an abrupt crash is the simulation's business, not the harness's.
-/// - `partition`/`heal`: the broker is cut off the in-process network (`transport: inproc` only;
-///   a TCP listener has no network to cut, so the fault is refused there).
+/// - `pause`/`resume`: the broker holds every request, its fetchers and coordination session stop
+///   (`EmbeddedCluster.beginPause`/`endPause`, a SIGSTOP).
+/// - `kill`/`restart`: the broker dies like a process (`EmbeddedCluster.kill(broker:)`: its
+///   session expires, the controller moves leadership to in-sync replicas) and later starts again
+///   from its storage (`restart(broker:)`).
+/// - `partition`/`heal`: the broker is cut off (`EmbeddedCluster.partition(broker:)`: in-process
+///   connections fail, TCP requests are held).
+/// - `leader of partition P`: the broker leading partition P of the run's first topic now.
 ///
 /// Isolation: `Sendable`; the runner calls one method at a time.
 final class EmbeddedFaultInjector: WorkloadFaultInjector {
     let cluster: EmbeddedCluster
-    let usesInProcessNetwork: Bool
+    /// The run's first topic (for `leader of partition P`), nil before topics exist.
+    let firstTopic: @Sendable () -> String?
 
     /// Why a fault could not be applied.
     struct FaultError: Error, Sendable, CustomStringConvertible {
@@ -23,9 +26,9 @@ final class EmbeddedFaultInjector: WorkloadFaultInjector {
         var description: String { message }
     }
 
-    init(cluster: EmbeddedCluster, usesInProcessNetwork: Bool) {
+    init(cluster: EmbeddedCluster, firstTopic: @escaping @Sendable () -> String?) {
         self.cluster = cluster
-        self.usesInProcessNetwork = usesInProcessNetwork
+        self.firstTopic = firstTopic
     }
 
     private func resolve(_ target: FaultTarget) throws -> Int32 {
@@ -35,10 +38,12 @@ final class EmbeddedFaultInjector: WorkloadFaultInjector {
                 throw FaultError(message: "broker \(id) does not exist (brokers: \(cluster.brokerIds.map(String.init).joined(separator: ", ")))")
             }
             return nodeId
-        case .leaderOfPartition:
-            // One broker leads every partition until replication exists.
-            guard let first = cluster.brokerIds.first else { throw FaultError(message: "the cluster has no broker") }
-            return first
+        case .leaderOfPartition(let partition):
+            guard let topic = firstTopic() else { throw FaultError(message: "no topic exists yet") }
+            guard let partitionId = Int32(exactly: partition), let leader = cluster.leader(of: topic, partition: partitionId) else {
+                throw FaultError(message: "partition \(partition) of \(topic) has no leader now")
+            }
+            return leader
         }
     }
 
@@ -63,48 +68,39 @@ final class EmbeddedFaultInjector: WorkloadFaultInjector {
 
     func kill(_ target: FaultTarget) async throws -> FaultEffect {
         let nodeId = try resolve(target)
-        await cluster.stopBroker(nodeId)
-        return FaultEffect(brokerId: Int(nodeId), detail: "broker \(nodeId) stopped")
+        await cluster.kill(broker: nodeId)
+        return FaultEffect(brokerId: Int(nodeId), detail: "broker \(nodeId) killed")
     }
 
     func restart(_ target: FaultTarget) async throws -> FaultEffect {
         let nodeId = try resolve(target)
         let start = cluster.configuration.clock.monotonicNanoseconds()
-        if cluster.broker(nodeId) != nil {
-            try await cluster.restartBroker(nodeId)
-        } else {
-            try await cluster.startBroker(nodeId)
-        }
+        try await cluster.restart(broker: nodeId)
         let elapsedMs = Double(cluster.configuration.clock.monotonicNanoseconds() &- start) / 1e6
         return FaultEffect(brokerId: Int(nodeId), recoveryTimeMs: elapsedMs, detail: "broker \(nodeId) started from its storage")
     }
 
     func pause(_ target: FaultTarget) async throws -> FaultEffect {
         let nodeId = try resolve(target)
-        try faults(of: nodeId).pause()
+        await cluster.beginPause(broker: nodeId)
         return FaultEffect(brokerId: Int(nodeId), detail: "broker \(nodeId) paused")
     }
 
     func resume(broker: Int) async throws -> FaultEffect {
         let nodeId = try resolve(.broker(broker))
-        try faults(of: nodeId).resume()
+        await cluster.endPause(broker: nodeId)
         return FaultEffect(brokerId: broker, detail: "broker \(broker) resumed")
     }
 
     func partition(_ target: FaultTarget) async throws -> FaultEffect {
         let nodeId = try resolve(target)
-        guard usesInProcessNetwork else {
-            throw FaultError(message: "partition needs the in-process transport (transport: inproc); a TCP listener cannot be cut off")
-        }
-        guard let address = cluster.address(of: nodeId) else { throw FaultError(message: "broker \(nodeId) has no address") }
-        cluster.network.setFault(.isolated, for: address)
-        return FaultEffect(brokerId: Int(nodeId), detail: "broker \(nodeId) cut off the network")
+        await cluster.partition(broker: nodeId)
+        return FaultEffect(brokerId: Int(nodeId), detail: "broker \(nodeId) cut off")
     }
 
     func heal(broker: Int) async throws -> FaultEffect {
         let nodeId = try resolve(.broker(broker))
-        guard let address = cluster.address(of: nodeId) else { throw FaultError(message: "broker \(nodeId) has no address") }
-        cluster.network.setFault(.none, for: address)
+        await cluster.heal(broker: nodeId)
         return FaultEffect(brokerId: broker, detail: "broker \(broker) reconnected")
     }
 }

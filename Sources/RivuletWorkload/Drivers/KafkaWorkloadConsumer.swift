@@ -3,15 +3,12 @@ import RivuletClient
 import RivuletCore
 import Synchronization
 
-/// How the consumers of one subscription share its topic's partitions: OMB gives every
-/// subscription its own consumer group. Until the Rivulet client has group membership, the driver
-/// plays the group: partition p belongs to the member at position `p % members` (members sorted by
-/// consumer index), reassigned at once when a member joins, closes or is killed, and a partition's
-/// new owner resumes at the position the subscription last delivered (the group's committed offset).
-///
-/// Seam: a group-subscribing consumer replaces this type (each consumer then subscribes with
-/// `group.id` = the subscription name and the coordinator assigns partitions); nothing else in the
-/// driver depends on how partitions are assigned.
+/// How the consumers of one subscription share its topic's partitions in `assigned` mode (for
+/// targets without consumer groups, and for instant hand-over in tests): the driver plays the
+/// group. Partition p belongs to the member at position `p % members` (members sorted by consumer
+/// index), reassigned at once when a member joins, closes or is killed, and a partition's new owner
+/// resumes at the position the subscription last delivered (the group's committed offset). In the
+/// default `groups` mode the consumers join a real consumer group instead (`GroupConsumer`).
 final class StaticSubscriptionGroup: Sendable {
     let name: String
     let topic: String
@@ -69,17 +66,30 @@ final class StaticSubscriptionGroup: Sendable {
     }
 }
 
-/// A `WorkloadConsumer` over the Rivulet client's `Consumer` (its own `ClusterClient`): one task
-/// polls, turns each partition's records into one `WorkloadReceivedBatch` (record values are
-/// slices of the fetched bytes; the value array is reused), and hands it to the runner.
+/// A `WorkloadConsumer` over the Rivulet client (its own `ClusterClient`): one task polls, turns
+/// each partition's records into one `WorkloadReceivedBatch` (record values are slices of the
+/// fetched bytes; the value array is reused), and hands it to the runner.
 ///
-/// `pause` stops polling (fetched data waits at the broker, so a backlog builds); `close` and
-/// `kill` stop the task and leave the subscription (its partitions move to the other members).
+/// Two ways to get partitions: `group` (default) subscribes a `GroupConsumer` with `group.id` =
+/// the subscription, so the group coordinator assigns partitions and rebalances, and committed
+/// offsets carry positions across owners; `assigned` takes partitions from a
+/// `StaticSubscriptionGroup`.
+///
+/// `pause` stops polling (fetched data waits at the broker, so a backlog builds); `close` leaves the
+/// group (its partitions move to the other members); `kill` stops without leaving (a group expires
+/// the member after `session.timeout.ms`, as it would a crashed process).
 final class KafkaWorkloadConsumer: WorkloadConsumer {
+    /// Where the partitions come from.
+    enum Source: Sendable {
+        /// A member of a real consumer group.
+        case group(GroupConsumer)
+        /// Partitions handed out by the driver.
+        case assigned(Consumer, StaticSubscriptionGroup)
+    }
+
     let index: Int
     let topic: String
-    let consumer: Consumer
-    private let subscription: StaticSubscriptionGroup
+    let source: Source
     private let handler: WorkloadReceiveHandler
     private let clock: any EngineClock
     private let state = Mutex<State>(State())
@@ -95,19 +105,36 @@ final class KafkaWorkloadConsumer: WorkloadConsumer {
     /// How long one poll waits for records before the loop looks at its state again.
     static let pollTimeoutMs: Int64 = 100
 
-    init(index: Int, topic: String, consumer: Consumer, subscription: StaticSubscriptionGroup, clock: any EngineClock,
-         handler: @escaping WorkloadReceiveHandler) {
+    init(index: Int, topic: String, source: Source, clock: any EngineClock, handler: @escaping WorkloadReceiveHandler) {
         self.index = index
         self.topic = topic
-        self.consumer = consumer
-        self.subscription = subscription
+        self.source = source
         self.clock = clock
         self.handler = handler
     }
 
-    /// Joins the subscription and starts polling.
-    func start() {
-        subscription.join(self)
+    /// The group member, in `group` mode.
+    var groupConsumer: GroupConsumer? {
+        if case .group(let member) = source { return member }
+        return nil
+    }
+
+    /// The cluster client this consumer owns.
+    private var cluster: ClusterClient {
+        switch source {
+        case .group(let member): member.cluster
+        case .assigned(let consumer, _): consumer.cluster
+        }
+    }
+
+    /// Joins the group (or the driver's subscription) and starts polling.
+    ///
+    /// - Throws: `ClientError` when the group subscription is refused.
+    func start() throws {
+        switch source {
+        case .group(let member): try member.subscribe([topic])
+        case .assigned(_, let subscription): subscription.join(self)
+        }
         let started = Task { [self] in await self.pollLoop() }
         task.withLock { $0 = started }
     }
@@ -121,20 +148,34 @@ final class KafkaWorkloadConsumer: WorkloadConsumer {
 
     func resume() async { state.withLock { $0.paused = false } }
 
-    func close() async {
+    func close() async { await stop(leaving: true) }
+
+    func kill() async { await stop(leaving: false) }
+
+    private func stop(leaving: Bool) async {
         let wasOpen = state.withLock { state -> Bool in
             defer { state.closed = true }
             return !state.closed
         }
         guard wasOpen else { return }
-        subscription.leave(index)
-        await consumer.close()
+        switch source {
+        case .group(let member):
+            if leaving { await member.close() } else { await member.abandon() }
+        case .assigned(let consumer, let subscription):
+            subscription.leave(index)
+            await consumer.close()
+        }
         let running = task.withLock { $0 }
         await running?.value
-        await consumer.cluster.close()
+        await cluster.close()
     }
 
-    func kill() async { await close() }
+    private func poll() async throws(ClientError) -> ConsumerRecords {
+        switch source {
+        case .group(let member): try await member.poll(timeoutMs: Self.pollTimeoutMs)
+        case .assigned(let consumer, _): try await consumer.poll(timeoutMs: Self.pollTimeoutMs)
+        }
+    }
 
     private func pollLoop() async {
         var values: [ByteBuffer] = []
@@ -153,7 +194,7 @@ final class KafkaWorkloadConsumer: WorkloadConsumer {
             }
             let records: ConsumerRecords
             do throws(ClientError) {
-                records = try await consumer.poll(timeoutMs: Self.pollTimeoutMs)
+                records = try await poll()
             } catch {
                 if case .closed = error { return }
                 // Retriable trouble is retried inside poll; anything else: back off and go on.
@@ -161,7 +202,9 @@ final class KafkaWorkloadConsumer: WorkloadConsumer {
                 continue
             }
             if records.isEmpty { continue }
-            let assigned = state.withLock { $0.assigned }
+            // In assigned mode a partition this consumer just lost is skipped: its new owner re-reads
+            // it from the delivered position. A group consumer only returns owned partitions.
+            let assigned: Set<Int32>? = groupConsumer == nil ? state.withLock { $0.assigned } : nil
             var current: Int32 = -1
             var wanted = false
             var baseOffset: Int64 = -1
@@ -176,8 +219,7 @@ final class KafkaWorkloadConsumer: WorkloadConsumer {
                     if record.partition != current {
                         flush()
                         current = record.partition
-                        // A partition this consumer just lost: its new owner re-reads from the delivered position.
-                        wanted = assigned.contains(current)
+                        wanted = assigned?.contains(current) ?? true
                         baseOffset = record.offset
                     }
                     if wanted { values.append(record.value ?? ByteBuffer()) }
@@ -186,13 +228,16 @@ final class KafkaWorkloadConsumer: WorkloadConsumer {
                 // A corrupt record ends this poll's delivery; what decoded before it still counts.
             }
             flush()
-            for chunk in records.partitions where assigned.contains(chunk.partition.partition) {
-                subscription.delivered(partition: chunk.partition.partition, upTo: chunk.nextOffset)
+            if case .assigned(_, let subscription) = source, let assigned {
+                for chunk in records.partitions where assigned.contains(chunk.partition.partition) {
+                    subscription.delivered(partition: chunk.partition.partition, upTo: chunk.nextOffset)
+                }
             }
         }
     }
 
     private func applyAssignment(_ partitions: [Int32]) {
+        guard case .assigned(let consumer, let subscription) = source else { return }
         let previous = state.withLock { state -> Set<Int32> in
             defer { state.assigned = Set(partitions) }
             return state.assigned

@@ -31,9 +31,16 @@ public final class KafkaWorkloadTarget: Sendable {
     public let listeners: EmbeddedTCPListeners?
     /// A storage directory this target created and removes on close.
     let ownedDirectory: String?
+    /// Every client's `request.timeout.ms` (the spec's `requestTimeoutMs`).
+    let requestTimeoutMs: Int64
+    /// Every client's `retry.backoff.max.ms` (the spec's `retryBackoffMaxMs`).
+    let retryBackoffMaxMs: Int64
 
     init(label: String, bootstrap: [BrokerAddress], transport: any Transport, embedded: EmbeddedCluster?,
-         listeners: EmbeddedTCPListeners?, ownedDirectory: String?) {
+         listeners: EmbeddedTCPListeners?, ownedDirectory: String?, requestTimeoutMs: Int64 = 30_000,
+         retryBackoffMaxMs: Int64 = 500) {
+        self.requestTimeoutMs = requestTimeoutMs
+        self.retryBackoffMaxMs = retryBackoffMaxMs
         self.label = label
         self.bootstrap = bootstrap
         self.transport = transport
@@ -59,7 +66,8 @@ public final class KafkaWorkloadTarget: Sendable {
             let addresses = servers.map { BrokerAddress(host: $0.host, port: $0.port) }
             guard !addresses.isEmpty else { throw StartError(message: "target kafka:// names no bootstrap server") }
             return KafkaWorkloadTarget(label: spec.target.description, bootstrap: addresses, transport: TCPTransport(),
-                                       embedded: nil, listeners: nil, ownedDirectory: nil)
+                                       embedded: nil, listeners: nil, ownedDirectory: nil, requestTimeoutMs: Int64(spec.requestTimeoutMs),
+                                       retryBackoffMaxMs: Int64(spec.retryBackoffMaxMs))
         case .embedded:
             return try await startEmbedded(spec: spec, clock: clock, ownsStorageDirectory: ownsStorageDirectory, logger: logger)
         }
@@ -81,9 +89,10 @@ public final class KafkaWorkloadTarget: Sendable {
         }
         var brokerLogger = logger ?? Logger(label: "rivulet.workload.broker")
         if logger == nil { brokerLogger.logLevel = .warning }
-        let configuration = EmbeddedCluster.Configuration(
+        var configuration = EmbeddedCluster.Configuration(
             brokerCount: spec.brokers, storageURL: spec.storage.description, clock: clock, randomSeed: spec.seed,
             logger: brokerLogger)
+        configuration.applyFailoverSettings(of: spec)
         let owned = ownsStorageDirectory ? directory : nil
         let label = "embedded \(spec.storage) over \(spec.transport.rawValue)"
         switch spec.transport {
@@ -103,12 +112,16 @@ public final class KafkaWorkloadTarget: Sendable {
                 throw StartError(message: "cannot start the embedded broker on \(spec.storage): \(error)")
             }
             return KafkaWorkloadTarget(label: label, bootstrap: cluster.bootstrapAddresses, transport: cluster.transport,
-                                       embedded: cluster, listeners: nil, ownedDirectory: owned)
+                                       embedded: cluster, listeners: nil, ownedDirectory: owned,
+                                       requestTimeoutMs: Int64(spec.requestTimeoutMs),
+                                       retryBackoffMaxMs: Int64(spec.retryBackoffMaxMs))
         case .tcp:
             do {
                 let (cluster, listeners) = try await EmbeddedCluster.startWithTCP(configuration, host: "127.0.0.1", logger: brokerLogger)
                 return KafkaWorkloadTarget(label: label, bootstrap: listeners.bootstrapAddresses, transport: TCPTransport(),
-                                           embedded: cluster, listeners: listeners, ownedDirectory: owned)
+                                           embedded: cluster, listeners: listeners, ownedDirectory: owned,
+                                           requestTimeoutMs: Int64(spec.requestTimeoutMs),
+                                       retryBackoffMaxMs: Int64(spec.retryBackoffMaxMs))
             } catch {
                 removeDirectory(owned)
                 throw StartError(message: "cannot start the embedded broker behind TCP on \(spec.storage): \(error)")
@@ -120,9 +133,12 @@ public final class KafkaWorkloadTarget: Sendable {
     func clientConfig(clientId: String, clock: any EngineClock, seed: UInt64) -> ClientConfig {
         var config = ClientConfig(bootstrapServers: bootstrap, clientId: clientId, clock: clock, randomSeed: seed)
         config.retryBackoffMs = 20
-        config.retryBackoffMaxMs = 500
+        config.retryBackoffMaxMs = max(config.retryBackoffMs, retryBackoffMaxMs)
         config.reconnectBackoffMs = 20
         config.reconnectBackoffMaxMs = 500
+        config.requestTimeoutMs = requestTimeoutMs
+        // An unreachable cluster fails the setup in 15 s rather than Kafka's 60.
+        config.defaultApiTimeoutMs = 15_000
         // Topics are created by the driver; a typo must not create one.
         config.allowAutoCreateTopics = false
         return config
