@@ -22,6 +22,9 @@ public final class BrokerGroupCoordinator: GroupCoordinatorService {
     private struct State {
         weak var broker: Broker?
         var coordinator: GroupCoordinator?
+        /// The `__consumer_offsets` partitions this broker led when the coordinator last caught up
+        /// with the metadata (nil: not yet).
+        var reconciledLeadership: Set<Int32>?
     }
 
     private let configOverride: GroupCoordinatorConfig?
@@ -93,7 +96,30 @@ public final class BrokerGroupCoordinator: GroupCoordinatorService {
         guard let coordinator = state.withLock({ $0.coordinator }) else {
             return KafkaResponseEncoder.errorBody(for: request.apiKey, errorCode: KafkaErrorCode.notCoordinator.rawValue)
         }
+        await followLeadership(coordinator: coordinator)
         return await coordinator.handle(request, context: context)
+    }
+
+    /// Makes the coordinator own exactly the `__consumer_offsets` partitions this broker leads now.
+    /// In a cluster, leadership of those partitions moves (the topic is created by whichever broker
+    /// got the first FindCoordinator; failovers move leaders): a broker that becomes leader loads the
+    /// partition's groups from its replica of the log, one that stops being leader drops them. Cheap
+    /// when nothing changed (a set comparison).
+    private func followLeadership(coordinator: GroupCoordinator) async {
+        guard let broker = state.withLock({ $0.broker }),
+              let topic = broker.metadataCache.image.topic(named: GroupCoordinatorConfig.offsetsTopicName)
+        else { return }
+        let led = Set(topic.partitions.lazy.filter { $0.leader == broker.nodeId }.map(\.partition))
+        guard state.withLock({ $0.reconciledLeadership }) != led else { return }
+        var complete = true
+        for partition in await coordinator.reconcile(led: led) {
+            do throws(GroupStoreError) {
+                try await coordinator.loadPartition(partition)
+            } catch {
+                complete = false  // requests for its groups get NOT_COORDINATOR; the next request retries
+            }
+        }
+        if complete { state.withLock { $0.reconciledLeadership = led } }
     }
 
     private func running() -> (Broker, GroupCoordinator)? {
