@@ -62,9 +62,29 @@ struct GroupsOnAClusterTests {
 
     @Test func aGroupJoinsCommitsAndResumes_whenItsCoordinatorIsAnotherBroker_andAfterThatBrokerDies() async throws {
         let (cluster, client) = try await Self.startCluster()
-        defer { Task { await client.close(); await cluster.shutdown() } }
+        do {
+            try await run(cluster, client)
+        } catch {
+            await client.close()
+            await cluster.shutdown()
+            throw error
+        }
+        await client.close()
+        await cluster.shutdown()
+    }
+
+    private func run(_ cluster: EmbeddedCluster, _ client: ClusterClient) async throws {
         let admin = Admin(cluster: client)
-        #expect(try await admin.createTopic(NewTopic(name: "orders", partitions: 2, replicationFactor: 3)).error == nil)
+        // Brokers register with the coordinator as they start: retry until all three are known.
+        var created = false
+        for _ in 0 ..< 100 where !created {
+            do {
+                created = try await admin.createTopic(NewTopic(name: "orders", partitions: 2, replicationFactor: 3)).error == nil
+            } catch {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        #expect(created)
         _ = await cluster.waitForLeader(of: "orders", partition: 0)
         _ = await cluster.waitForLeader(of: "orders", partition: 1)
         let producer = try Producer(cluster: client, config: { var config = ProducerConfig(); config.lingerMs = 0; return config }())

@@ -111,8 +111,11 @@ public final class BrokerGroupCoordinator: GroupCoordinatorService {
         else { return }
         let led = Set(topic.partitions.lazy.filter { $0.leader == broker.nodeId }.map(\.partition))
         guard state.withLock({ $0.reconciledLeadership }) != led else { return }
+        // A partition without a leader right now (-1, an election under way) is neither loaded nor
+        // dropped: only another broker's leadership takes a partition away.
+        let ledElsewhere = Set(topic.partitions.lazy.filter { $0.leader >= 0 && $0.leader != broker.nodeId }.map(\.partition))
         var complete = true
-        for partition in await coordinator.reconcile(led: led) {
+        for partition in await coordinator.reconcile(led: led, ledElsewhere: ledElsewhere) {
             do throws(GroupStoreError) {
                 try await coordinator.loadPartition(partition)
             } catch {

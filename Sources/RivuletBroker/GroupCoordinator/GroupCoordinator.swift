@@ -125,11 +125,11 @@ public actor GroupCoordinator {
         }
     }
 
-    /// Follows a leadership change of `__consumer_offsets`: unloads the partitions this broker no
-    /// longer leads (their groups' waiting requests get NOT_COORDINATOR) and returns those of `led`
-    /// that are neither loaded nor loading, for the caller to load.
-    public func reconcile(led: Set<Int32>) -> [Int32] {
-        for partition in Array(partitions.keys) where !led.contains(partition) { unloadPartition(partition) }
+    /// Follows a leadership change of `__consumer_offsets`: unloads the partitions `ledElsewhere`
+    /// (another broker leads them now; their groups' waiting requests get NOT_COORDINATOR) and returns
+    /// those of `led` that are neither loaded nor loading, for the caller to load.
+    public func reconcile(led: Set<Int32>, ledElsewhere: Set<Int32>) -> [Int32] {
+        for partition in Array(partitions.keys) where ledElsewhere.contains(partition) { unloadPartition(partition) }
         return led.filter { partitions[$0] == nil }.sorted()
     }
 
