@@ -199,6 +199,9 @@ final class RecordAccumulator: Sendable {
                 return .needsTopic
             }
             let partitionCount = state.topics[t].slots.count
+            // Metadata that lists a topic without partitions (a broker's bad answer) is no topic yet:
+            // the slow path waits for better metadata, up to max.block.ms.
+            guard partitionCount > 0 else { return .needsTopic }
             var partition: Int32
             var sticky = false
             if let explicitPartition {
