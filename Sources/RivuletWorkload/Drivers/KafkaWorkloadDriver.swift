@@ -25,9 +25,9 @@ import Synchronization
 ///   Before traffic the runner waits until every group has settled (`consumersReady`).
 /// - End-to-end latency: the runner writes the intended send time into the first 8 bytes of every
 ///   value and reads it back from what the consumers deliver, on the runner's clock (this process).
-/// - Faults: on embedded targets, `EmbeddedFaultInjector` (delay through the broker's
-///   `FaultyRequestHandler`; kill, restart, pause and partition through the cluster's fault API);
-///   none for external clusters.
+/// - Faults: on embedded targets, `ClusterFaultInjector` (delay through the broker's
+///   `FaultyRequestHandler`; kill, restart, pause and partition through the cluster's fault API, a
+///   killed broker's TCP listener closed); none for external clusters.
 ///
 /// Isolation: `Sendable`; the runner calls it from several tasks.
 public final class KafkaWorkloadDriver: WorkloadDriver {
@@ -50,14 +50,8 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
     let clock: any EngineClock
     let seed: UInt64
     private let admin: Admin
-    private let injector: (any WorkloadFaultInjector)?
-    /// The first topic created (for `leader of partition P` faults).
-    private let firstTopic: FirstTopic
-
-    /// The first topic created, shared with the fault injector.
-    private final class FirstTopic: Sendable {
-        let name = Mutex<String?>(nil)
-    }
+    /// Broker faults on embedded targets (nil for an external cluster).
+    private let injector: ClusterFaultInjector?
     private let state = Mutex<State>(State())
 
     private struct State {
@@ -87,14 +81,7 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
         name = target.embedded == nil ? "kafka" : "rivulet"
         admin = Admin(cluster: ClusterClient(config: target.clientConfig(clientId: "rivulet-workload-admin", clock: clock, seed: seed),
                                              transport: target.transport))
-        let firstTopic = FirstTopic()
-        self.firstTopic = firstTopic
-        // A coordinated (multi-broker) cluster gets `ClusterFaultInjector` (which also closes a killed
-        // broker's TCP listener); a single node gets `EmbeddedFaultInjector`.
-        injector = target.embedded.map { cluster -> any WorkloadFaultInjector in
-            cluster.isCoordinated ? ClusterFaultInjector(cluster: cluster, listeners: target.listeners)
-                : EmbeddedFaultInjector(cluster: cluster, firstTopic: { firstTopic.name.withLock { $0 } })
-        }
+        injector = target.embedded.map { ClusterFaultInjector(cluster: $0, listeners: target.listeners) }
     }
 
     /// Starts the target of `spec` and returns a driver for it.
@@ -119,7 +106,7 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
                      replicationFactor: Int16(clamping: topic.replicationFactor),
                      configs: topic.minInsyncReplicas > 1 ? ["min.insync.replicas": "\(topic.minInsyncReplicas)"] : [:])
         }
-        (injector as? ClusterFaultInjector)?.bindFirstTopic(topics.first?.name)
+        injector?.bindFirstTopic(topics.first?.name)
         let results = try await admin.createTopics(requests)
         for result in results where result.error == nil {
             state.withLock { $0.createdTopics.append(result.name) }
@@ -134,7 +121,6 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
                 throw DriverError(message: "topic \(topic.name) has \(metadata.partitionCount) partitions, expected \(topic.partitions)")
             }
             state.withLock { $0.topics[topic.name] = topic.partitions }
-            firstTopic.name.withLock { if $0 == nil { $0 = topic.name } }
         }
     }
 
@@ -285,7 +271,7 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
         }
         await admin.close()
         await admin.cluster.close()
-        await (injector as? ClusterFaultInjector)?.closeReopenedListeners()
+        await injector?.closeReopenedListeners()
         await target.close()
     }
 
@@ -298,7 +284,7 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
 }
 
 /// The driver's fault injector on embedded targets: broker faults go to the cluster
-/// (`EmbeddedFaultInjector`, or `ClusterFaultInjector` on a multi-broker cluster); after a consumer is
+/// (`ClusterFaultInjector`); after a consumer is
 /// killed or added it measures how long the consumer group took to settle (`rebalanceTimeMs`;
 /// measured in the background by the fault scheduler). A killed member stops without leaving, so
 /// that includes the session timeout.
