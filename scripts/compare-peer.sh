@@ -6,7 +6,9 @@
 #
 # Client: kcat 1.7.1 running on the confluent-kafka wheel's librdkafka 2.16 (LD_LIBRARY_PATH), since
 # Debian's librdkafka 2.0.2 cannot read Tansu's ApiVersions answer; the same binary and settings for
-# both brokers. The Rivulet workload harness joins the comparison when it lands.
+# both brokers. Then the Rivulet workload harness runs workloads/peer-harness.spec against each broker
+# as an external target (`rivulet run --target kafka://...`): a fixed rate, latency from each record's
+# intended send time, broker CPU over the run.
 #
 # Workload (per broker, fresh process, one topic with 1 partition created up front):
 #   produce  N records of 100 B (99 characters + newline; kcat sends lines) with acks=1
@@ -23,6 +25,7 @@
 #   scripts/compare-peer.sh                   N = 1,000,000, M = 5,000
 #   RESERVE_BYTES=134217728 scripts/compare-peer.sh   adds the row with a 128 MiB reserve
 #   RECORDS=200000 ROUNDTRIPS=2000 scripts/compare-peer.sh
+#   HARNESS_DURATION=5s scripts/compare-peer.sh   shorter harness runs (default: the spec's 10 s)
 #   scripts/compare-peer.sh --no-build        use the existing release build
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,11 +58,12 @@ if [ "$build" = 1 ]; then
 fi
 rivulet="$(swift build -c release --show-bin-path)/rivulet"
 
-python3 - "$tansu" "$rivulet" "$work" "$records" "$roundtrips" "$reserve" <<'PY'
-import os, signal, socket, subprocess, sys, time
+python3 - "$tansu" "$rivulet" "$work" "$records" "$roundtrips" "$reserve" "${HARNESS_DURATION:-}" <<'PY'
+import glob, json, os, signal, socket, subprocess, sys, time
 
 tansu, rivulet, work, records, roundtrips = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 reserve_bytes = int(sys.argv[6])
+harness_duration = sys.argv[7]
 env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(work, "lib"))
 ticks = os.sysconf("SC_CLK_TCK")
 # When kcat's local queue is full (it prints slower than a fast broker delivers), librdkafka pauses
@@ -159,6 +163,20 @@ def run(name, command):
             producer.flush(10)
         t1, cpu1 = time.monotonic(), cpu_seconds(broker.pid)
         result["roundtrip"] = (t1 - t0, cpu1 - cpu0)
+        # The Rivulet harness against this broker as an external target.
+        results_dir = os.path.join(work, f"{name}-harness")
+        argv = [rivulet, "run", "workloads/peer-harness.spec", "--target", f"kafka://{bootstrap}", "--results", results_dir,
+                "--consumer-mode", "assigned", "--quiet"]
+        if harness_duration:
+            argv += ["--duration", harness_duration]
+        cpu0 = cpu_seconds(broker.pid)
+        harness = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+        cpu1 = cpu_seconds(broker.pid)
+        files = sorted(glob.glob(os.path.join(results_dir, "*.json")))
+        if harness.returncode != 0 or not files:
+            sys.exit(f"{name}: rivulet run failed ({harness.returncode}): {harness.stderr[-800:]}")
+        with open(files[-1]) as f:
+            result["harness"] = (json.load(f), cpu1 - cpu0)
         return result
     finally:
         broker.send_signal(signal.SIGTERM)
@@ -198,4 +216,22 @@ for name, r in results.items():
           f"| {pc * per_million:.3f} | {pu * per_million:.2f} / {ps * per_million:.2f} | {cc * per_million:.3f} "
           f"| {(pc + cc) * per_million:.3f} "
           f"| {rc / roundtrips * 1e6:.1f} | {rw / roundtrips * 1e6:.0f} |")
+
+def number(doc, key):
+    value = doc.get(key)
+    if isinstance(value, list):  # per-window series: average them
+        value = sum(value) / len(value) if value else None
+    return value if isinstance(value, (int, float)) else float("nan")
+
+print("\nRivulet harness, workloads/peer-harness.spec (`rivulet run --target kafka://...`, fixed rate, latency from "
+      "each record's intended send time):\n")
+print("| broker | publish records/s | consume records/s | publish p50 ms | publish p99 ms | end-to-end p50 ms "
+      "| end-to-end p99 ms | broker CPU s during the run |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for name, r in results.items():
+    doc, cpu = r["harness"]
+    print(f"| {name} | {number(doc, 'publishRate'):,.0f} | {number(doc, 'consumeRate'):,.0f} "
+          f"| {number(doc, 'aggregatedPublishLatency50pct'):.2f} | {number(doc, 'aggregatedPublishLatency99pct'):.2f} "
+          f"| {number(doc, 'aggregatedEndToEndLatency50pct'):.2f} | {number(doc, 'aggregatedEndToEndLatency99pct'):.2f} "
+          f"| {cpu:.2f} |")
 PY
