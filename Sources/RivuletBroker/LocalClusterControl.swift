@@ -96,6 +96,23 @@ public actor LocalClusterControl: ClusterControl {
 
     private static let storageFailure = "the cluster metadata could not be stored"
 
+    /// Stores `image`. Nil when stored; otherwise logs why and returns `results` with every success
+    /// turned into KAFKA_STORAGE_ERROR (nothing was changed durably, so nothing may be reported done).
+    private func persist(_ image: ClusterImage,
+                         orFail results: [Result<TopicMetadata, KafkaApiError>]) -> [Result<TopicMetadata, KafkaApiError>]? {
+        do {
+            try persist(image)
+            return nil
+        } catch {
+            logger.error("\(Self.storageFailure): \(error)")
+            let failure = KafkaApiError(.kafkaStorageError, "\(Self.storageFailure): \(error)")
+            return results.map { result in
+                if case .success = result { return .failure(failure) }
+                return result
+            }
+        }
+    }
+
     // MARK: Topics
 
     public func createTopics(_ topics: [NewTopic], validateOnly: Bool) async -> [Result<TopicMetadata, KafkaApiError>] {
@@ -116,18 +133,10 @@ public actor LocalClusterControl: ClusterControl {
             }
         }
         guard !created.isEmpty else { return results }
-        do {
-            try persist(image)
-        } catch {
-            logger.error("\(Self.storageFailure): \(error)")
+        // Every success was created (validateOnly creates nothing and returned above).
+        if let failed = persist(image, orFail: results) {
             replicaManager.stopPartitions(created.flatMap(\.topicPartitions), deleteLogs: true)
-            let names = Set(created.map(\.name))
-            return results.map { result in
-                if case let .success(topic) = result, names.contains(topic.name) {
-                    return .failure(KafkaApiError(.kafkaStorageError, "\(Self.storageFailure): \(error)"))
-                }
-                return result
-            }
+            return failed
         }
         metadataCache.publish(image)
         for topic in created {
@@ -138,88 +147,21 @@ public actor LocalClusterControl: ClusterControl {
 
     /// Validates a new topic against the image and builds its metadata (ids, replica assignment).
     private func newTopicMetadata(_ topic: NewTopic, in image: ClusterImage) throws(KafkaApiError) -> TopicMetadata {
-        do throws(StorageError) {
-            try TopicPartition.validateTopicName(topic.name)
-        } catch {
-            throw KafkaApiError(.invalidTopicException, error.description)
-        }
-        if image.topic(named: topic.name) != nil {
-            throw KafkaApiError(.topicAlreadyExists, "Topic '\(topic.name)' already exists.")
-        }
-        let normalized = Self.collisionKey(topic.name)
-        if let existing = image.topicsByName.keys.first(where: { Self.collisionKey($0) == normalized }) {
-            throw KafkaApiError(.invalidTopicException, "Topic '\(topic.name)' collides with existing topic: \(existing)")
-        }
-        guard image.topicsByName.count < config.topicsMax else {
-            throw KafkaApiError(.policyViolation, "This broker holds \(image.topicsByName.count) topics, the most allowed")
-        }
         let brokers = image.sortedBrokers.map(\.nodeId)
-        var replicaLists: [[Int32]] = []
-        if !topic.assignments.isEmpty {
-            guard topic.numPartitions == -1, topic.replicationFactor == -1 else {
-                throw KafkaApiError(.invalidRequest,
-                                    "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.")
-            }
-            guard topic.assignments.count <= Int(config.topicPartitionsMax) else {
-                throw KafkaApiError(.invalidPartitions, "At most \(config.topicPartitionsMax) partitions are allowed per topic")
-            }
-            for index in 0 ..< Int32(topic.assignments.count) {
-                guard let replicas = topic.assignments[index] else {
-                    throw KafkaApiError(.invalidReplicaAssignment,
-                                        "Partitions should be numbered consecutively from 0; partition \(index) is missing")
-                }
-                try Self.checkReplicas(replicas, brokers: brokers, partition: index)
-                replicaLists.append(replicas)
-            }
-            if let first = replicaLists.first, replicaLists.contains(where: { $0.count != first.count }) {
-                throw KafkaApiError(.invalidReplicaAssignment, "Inconsistent replication factor between partitions")
-            }
-        } else {
-            let count = topic.numPartitions == -1 ? config.numPartitions : topic.numPartitions
-            guard count > 0 else {
-                throw KafkaApiError(.invalidPartitions, "Number of partitions was set to an invalid non-positive value.")
-            }
-            guard count <= config.topicPartitionsMax else {
-                throw KafkaApiError(.invalidPartitions, "Number of partitions \(count) is more than the \(config.topicPartitionsMax) allowed per topic")
-            }
-            let replicationFactor = topic.replicationFactor == -1 ? config.defaultReplicationFactor : topic.replicationFactor
-            guard replicationFactor > 0 else {
-                throw KafkaApiError(.invalidReplicationFactor, "Replication factor must be larger than 0, or -1 to use the default value.")
-            }
-            guard Int(replicationFactor) <= brokers.count else {
-                throw KafkaApiError(.invalidReplicationFactor,
-                                    "Unable to replicate the partition \(replicationFactor) time(s): The target replication factor of \(replicationFactor) cannot be reached because only \(brokers.count) broker(s) are registered.")
-            }
+        let replicaLists: [[Int32]]
+        switch try NewTopicValidation.validate(topic, in: image, brokerIds: brokers, config: config) {
+        case let .assigned(lists):
+            replicaLists = lists
+        case let .placed(count, replicationFactor):
             replicaLists = Self.assignReplicas(partitions: 0 ..< count, replicationFactor: Int(replicationFactor), brokers: brokers)
         }
         let topicConfig = try TopicConfig(validating: topic.configs.map { ($0.name, $0.value) })
-        var topicId = KafkaUUID.random(using: &generator)
-        while topicId == .zero || image.topic(id: topicId) != nil { topicId = KafkaUUID.random(using: &generator) }
+        let topicId = NewTopicValidation.newTopicId(in: image, using: &generator)
         let partitions = replicaLists.enumerated().map { index, replicas in
             PartitionMetadata(partition: Int32(index), leader: replicas.first ?? -1, leaderEpoch: 0, replicas: replicas, isr: replicas)
         }
-        return TopicMetadata(name: topic.name, topicId: topicId, isInternal: Self.internalTopics.contains(topic.name),
+        return TopicMetadata(name: topic.name, topicId: topicId, isInternal: NewTopicValidation.internalTopics.contains(topic.name),
                              partitions: partitions, config: topicConfig)
-    }
-
-    static let internalTopics: Set<String> = ["__consumer_offsets", "__transaction_state"]
-
-    /// Kafka refuses topics whose names differ only in '.' versus '_' (metric names would collide).
-    static func collisionKey(_ name: String) -> String {
-        String(name.map { $0 == "." ? "_" : $0 })
-    }
-
-    static func checkReplicas(_ replicas: [Int32], brokers: [Int32], partition: Int32) throws(KafkaApiError) {
-        guard !replicas.isEmpty else {
-            throw KafkaApiError(.invalidReplicaAssignment, "The replica list of partition \(partition) is empty")
-        }
-        guard Set(replicas).count == replicas.count else {
-            throw KafkaApiError(.invalidReplicaAssignment, "Duplicate brokers not allowed in replica assignment: \(replicas) for partition \(partition)")
-        }
-        let unknown = replicas.filter { !brokers.contains($0) }
-        guard unknown.isEmpty else {
-            throw KafkaApiError(.invalidReplicaAssignment, "Unknown broker(s) in replica assignment: \(unknown) for partition \(partition)")
-        }
     }
 
     /// Round-robin placement: partition p's replicas are the brokers from position p on, wrapping.
@@ -258,15 +200,7 @@ public actor LocalClusterControl: ClusterControl {
             }
         }
         guard !deleted.isEmpty else { return results }
-        do {
-            try persist(image)
-        } catch {
-            logger.error("\(Self.storageFailure): \(error)")
-            return results.map { result in
-                if case .success = result { return .failure(KafkaApiError(.kafkaStorageError, "\(Self.storageFailure): \(error)")) }
-                return result
-            }
-        }
+        if let failed = persist(image, orFail: results) { return failed }
         metadataCache.publish(image)
         replicaManager.stopPartitions(deleted.flatMap(\.topicPartitions), deleteLogs: true)
         for topic in deleted { logger.info("deleted topic \(topic.name) (\(topic.topicId))") }
@@ -305,7 +239,7 @@ public actor LocalClusterControl: ClusterControl {
                                             "Increasing the number of partitions by \(newNumbers.count) but \(assignments.count) assignments provided.")
                     }
                     for (offset, replicas) in assignments.enumerated() {
-                        try Self.checkReplicas(replicas, brokers: brokers, partition: current + Int32(offset))
+                        try NewTopicValidation.checkReplicas(replicas, brokers: brokers, partition: current + Int32(offset))
                         guard replicas.count == replicationFactor else {
                             throw KafkaApiError(.invalidReplicaAssignment, "Inconsistent replication factor between partitions")
                         }
@@ -335,15 +269,9 @@ public actor LocalClusterControl: ClusterControl {
             }
         }
         guard !changed.isEmpty else { return results }
-        do {
-            try persist(image)
-        } catch {
-            logger.error("\(Self.storageFailure): \(error)")
+        if let failed = persist(image, orFail: results) {
             replicaManager.stopPartitions(added, deleteLogs: true)
-            return results.map { result in
-                if case .success = result { return .failure(KafkaApiError(.kafkaStorageError, "\(Self.storageFailure): \(error)")) }
-                return result
-            }
+            return failed
         }
         metadataCache.publish(image)
         return results
@@ -369,15 +297,7 @@ public actor LocalClusterControl: ClusterControl {
             }
         }
         guard !changed.isEmpty else { return results }
-        do {
-            try persist(image)
-        } catch {
-            logger.error("\(Self.storageFailure): \(error)")
-            return results.map { result in
-                if case .success = result { return .failure(KafkaApiError(.kafkaStorageError, "\(Self.storageFailure): \(error)")) }
-                return result
-            }
-        }
+        if let failed = persist(image, orFail: results) { return failed }
         metadataCache.publish(image)
         var failures: [String: KafkaApiError] = [:]
         for topic in changed {

@@ -100,58 +100,12 @@ public actor CoordinatedClusterControl: ClusterControl {
     }
 
     private func newTopicMetadata(_ topic: NewTopic, in image: ClusterImage) throws(KafkaApiError) -> TopicMetadata {
-        do throws(StorageError) {
-            try TopicPartition.validateTopicName(topic.name)
-        } catch {
-            throw KafkaApiError(.invalidTopicException, error.description)
-        }
-        if image.topic(named: topic.name) != nil {
-            throw KafkaApiError(.topicAlreadyExists, "Topic '\(topic.name)' already exists.")
-        }
-        let normalized = LocalClusterControl.collisionKey(topic.name)
-        if let existing = image.topicsByName.keys.first(where: { LocalClusterControl.collisionKey($0) == normalized }) {
-            throw KafkaApiError(.invalidTopicException, "Topic '\(topic.name)' collides with existing topic: \(existing)")
-        }
-        guard image.topicsByName.count < config.topicsMax else {
-            throw KafkaApiError(.policyViolation, "The cluster holds \(image.topicsByName.count) topics, the most allowed")
-        }
         let brokers = image.sortedBrokers
-        var replicaLists: [[Int32]] = []
-        if !topic.assignments.isEmpty {
-            guard topic.numPartitions == -1, topic.replicationFactor == -1 else {
-                throw KafkaApiError(.invalidRequest,
-                                    "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.")
-            }
-            guard topic.assignments.count <= Int(config.topicPartitionsMax) else {
-                throw KafkaApiError(.invalidPartitions, "At most \(config.topicPartitionsMax) partitions are allowed per topic")
-            }
-            for index in 0 ..< Int32(topic.assignments.count) {
-                guard let replicas = topic.assignments[index] else {
-                    throw KafkaApiError(.invalidReplicaAssignment,
-                                        "Partitions should be numbered consecutively from 0; partition \(index) is missing")
-                }
-                try LocalClusterControl.checkReplicas(replicas, brokers: brokers.map(\.nodeId), partition: index)
-                replicaLists.append(replicas)
-            }
-            if let first = replicaLists.first, replicaLists.contains(where: { $0.count != first.count }) {
-                throw KafkaApiError(.invalidReplicaAssignment, "Inconsistent replication factor between partitions")
-            }
-        } else {
-            let count = topic.numPartitions == -1 ? config.numPartitions : topic.numPartitions
-            guard count > 0 else {
-                throw KafkaApiError(.invalidPartitions, "Number of partitions was set to an invalid non-positive value.")
-            }
-            guard count <= config.topicPartitionsMax else {
-                throw KafkaApiError(.invalidPartitions, "Number of partitions \(count) is more than the \(config.topicPartitionsMax) allowed per topic")
-            }
-            let replicationFactor = topic.replicationFactor == -1 ? config.defaultReplicationFactor : topic.replicationFactor
-            guard replicationFactor > 0 else {
-                throw KafkaApiError(.invalidReplicationFactor, "Replication factor must be larger than 0, or -1 to use the default value.")
-            }
-            guard Int(replicationFactor) <= brokers.count else {
-                throw KafkaApiError(.invalidReplicationFactor,
-                                    "Unable to replicate the partition \(replicationFactor) time(s): The target replication factor of \(replicationFactor) cannot be reached because only \(brokers.count) broker(s) are registered.")
-            }
+        let replicaLists: [[Int32]]
+        switch try NewTopicValidation.validate(topic, in: image, brokerIds: brokers.map(\.nodeId), config: config) {
+        case let .assigned(lists):
+            replicaLists = lists
+        case let .placed(count, replicationFactor):
             do throws(ReplicaPlacement.Failure) {
                 replicaLists = try ReplicaPlacement.assign(partitions: Int(count), replicationFactor: Int(replicationFactor),
                                                            brokers: brokers, generator: &generator)
@@ -160,12 +114,11 @@ public actor CoordinatedClusterControl: ClusterControl {
             }
         }
         let topicConfig = try TopicConfig(validating: topic.configs.map { ($0.name, $0.value) })
-        var topicId = KafkaUUID.random(using: &generator)
-        while topicId == .zero || image.topic(id: topicId) != nil { topicId = KafkaUUID.random(using: &generator) }
+        let topicId = NewTopicValidation.newTopicId(in: image, using: &generator)
         let partitions = replicaLists.enumerated().map { index, replicas in
             PartitionMetadata(partition: Int32(index), leader: -1, leaderEpoch: -1, replicas: replicas, isr: [], partitionEpoch: -1)
         }
-        return TopicMetadata(name: topic.name, topicId: topicId, isInternal: LocalClusterControl.internalTopics.contains(topic.name),
+        return TopicMetadata(name: topic.name, topicId: topicId, isInternal: NewTopicValidation.internalTopics.contains(topic.name),
                              partitions: partitions, config: topicConfig)
     }
 
@@ -245,7 +198,7 @@ public actor CoordinatedClusterControl: ClusterControl {
                                             "Increasing the number of partitions by \(newCount) but \(assignments.count) assignments provided.")
                     }
                     for (offset, replicas) in assignments.enumerated() {
-                        try LocalClusterControl.checkReplicas(replicas, brokers: brokers.map(\.nodeId), partition: Int32(current + offset))
+                        try NewTopicValidation.checkReplicas(replicas, brokers: brokers.map(\.nodeId), partition: Int32(current + offset))
                         guard replicas.count == replicationFactor else {
                             throw KafkaApiError(.invalidReplicaAssignment, "Inconsistent replication factor between partitions")
                         }
