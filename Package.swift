@@ -91,14 +91,17 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
 
+        // Test helpers shared by test targets (a real ZooKeeper server for the coordination and
+        // replication suites); linked only into tests.
+        .target(name: "RivuletTestSupport", dependencies: [nioCore, nioPosix], path: "Tests/RivuletTestSupport"),
         .testTarget(name: "RivuletCoreTests", dependencies: ["RivuletCore"]),
         .testTarget(name: "RivuletWireTests", dependencies: ["RivuletWire", "RivuletCore", nioCore], exclude: ["Fixtures/records"]),
         .testTarget(name: "RivuletStorageTests", dependencies: ["RivuletStorage", "RivuletWire", "RivuletCore", nioCore]),
-        .testTarget(name: "RivuletCoordinationTests", dependencies: ["RivuletCoordination", "RivuletCore", nioCore, nioPosix]),
+        .testTarget(name: "RivuletCoordinationTests", dependencies: ["RivuletCoordination", "RivuletCore", "RivuletTestSupport", nioCore, nioPosix]),
         .testTarget(name: "RivuletTransportTests", dependencies: ["RivuletTransport", "RivuletWire", "RivuletCore", nioCore, nioPosix]),
         .testTarget(name: "RivuletBrokerTests", dependencies: [
             "RivuletBroker", "RivuletClient", "RivuletConformance", "RivuletTransport", "RivuletStorage", "RivuletCoordination",
-            "RivuletWire", "RivuletCore", nioCore, nioPosix,
+            "RivuletWire", "RivuletCore", "RivuletTestSupport", nioCore, nioPosix,
         ]),
         .testTarget(name: "RivuletClientTests", dependencies: [
             "RivuletClient", "RivuletBroker", "RivuletTransport", "RivuletStorage", "RivuletWire", "RivuletCore", nioCore,

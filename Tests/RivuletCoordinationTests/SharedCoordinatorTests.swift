@@ -1,4 +1,5 @@
 import RivuletCore
+import RivuletTestSupport
 import Testing
 
 @testable import RivuletCoordination

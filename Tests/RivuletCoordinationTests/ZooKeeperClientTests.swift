@@ -1,5 +1,6 @@
 import NIOCore
 import RivuletCore
+import RivuletTestSupport
 import Testing
 
 @testable import RivuletCoordination

@@ -3,6 +3,7 @@ import RivuletBroker
 import RivuletClient
 import RivuletCoordination
 import RivuletCore
+import RivuletTestSupport
 import Testing
 
 /// The same cluster on a real ZooKeeper (Debian's `zookeeper` 3.8, started for the suite): the

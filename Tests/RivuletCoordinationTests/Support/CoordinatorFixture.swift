@@ -1,5 +1,6 @@
 import Foundation
 import RivuletCore
+import RivuletTestSupport
 import Testing
 
 @testable import RivuletCoordination

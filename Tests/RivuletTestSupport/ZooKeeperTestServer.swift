@@ -1,4 +1,3 @@
-// Copied from Tests/RivuletCoordinationTests/Support/ZooKeeperTestServer.swift (test targets cannot share files).
 import Foundation
 import NIOCore
 import NIOPosix
@@ -7,16 +6,16 @@ import Testing
 /// A standalone ZooKeeper (Debian's `zookeeper` package) started for this test run: a free 127.0.0.1
 /// port, a temporary data directory, tickTime 100 ms (so session timeouts may be as short as 200 ms),
 /// no fsync. A watchdog shell stops the JVM if the test process dies without stopping it.
-final class ZooKeeperTestServer: Sendable {
-    static let jarPath = "/usr/share/java/zookeeper.jar"
-    static let tickTimeMs = 100
-    static let maxSessionTimeoutMs = 30_000
+public final class ZooKeeperTestServer: Sendable {
+    public static let jarPath = "/usr/share/java/zookeeper.jar"
+    public static let tickTimeMs = 100
+    public static let maxSessionTimeoutMs = 30_000
 
     /// Whether the run asked to skip ZooKeeper (`RIVULET_SKIP_ZOOKEEPER=1`).
-    static var skipRequested: Bool { ProcessInfo.processInfo.environment["RIVULET_SKIP_ZOOKEEPER"] == "1" }
+    public static var skipRequested: Bool { ProcessInfo.processInfo.environment["RIVULET_SKIP_ZOOKEEPER"] == "1" }
 
-    let port: Int
-    let dataDirectory: URL
+    public let port: Int
+    public let dataDirectory: URL
     private let shell: Process
 
     private init(port: Int, dataDirectory: URL, shell: Process) {
@@ -25,15 +24,16 @@ final class ZooKeeperTestServer: Sendable {
         self.shell = shell
     }
 
-    var connectString: String { "127.0.0.1:\(port)" }
+    public var connectString: String { "127.0.0.1:\(port)" }
 
-    struct StartError: Error, CustomStringConvertible {
-        var description: String
+    public struct StartError: Error, CustomStringConvertible {
+        public var description: String
+        public init(description: String) { self.description = description }
     }
 
     /// Starts a server and waits until it answers `ruok` (up to 30 s); retries on another port if the
     /// chosen one was taken meanwhile.
-    static func start() async throws -> ZooKeeperTestServer {
+    public static func start() async throws -> ZooKeeperTestServer {
         guard FileManager.default.fileExists(atPath: jarPath) else {
             throw StartError(description: """
                 ZooKeeper is not installed (\(jarPath) is missing): install Debian's package with \
@@ -103,7 +103,7 @@ final class ZooKeeperTestServer: Sendable {
     }
 
     /// Stops the JVM (SIGTERM, then SIGKILL after 5 s) and deletes the data directory.
-    func stop() {
+    public func stop() {
         let pidFile = dataDirectory.appendingPathComponent("zk.pid")
         if let text = try? String(contentsOf: pidFile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
             kill(pid, SIGTERM)
@@ -116,7 +116,7 @@ final class ZooKeeperTestServer: Sendable {
     }
 
     /// Whether the server answers the `ruok` four-letter word with `imok`.
-    func answersRuok() async -> Bool {
+    public func answersRuok() async -> Bool {
         do {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.milliseconds(200))
@@ -150,12 +150,12 @@ final class ZooKeeperTestServer: Sendable {
 
 /// The ZooKeeper server shared by every test of this run, started around the suites that carry the
 /// `.zooKeeperServer` trait and stopped after them, also when tests fail.
-enum SharedZooKeeper {
+public enum SharedZooKeeper {
     /// The server of the current scope, or why there is none.
-    @TaskLocal static var current: Result<ZooKeeperTestServer, ZooKeeperTestServer.StartError>?
+    @TaskLocal public static var current: Result<ZooKeeperTestServer, ZooKeeperTestServer.StartError>?
 
     /// The running server; fails the calling test with the reason if it could not start.
-    static func server() throws -> ZooKeeperTestServer {
+    public static func server() throws -> ZooKeeperTestServer {
         switch current {
         case .success(let server): return server
         case .failure(let error): throw error
@@ -167,10 +167,11 @@ enum SharedZooKeeper {
 
 /// Starts one ZooKeeper for the suite it is attached to (unless `RIVULET_SKIP_ZOOKEEPER=1`), and stops it
 /// when the suite ends.
-struct ZooKeeperServerTrait: SuiteTrait, TestScoping {
-    var isRecursive: Bool { false }
+public struct ZooKeeperServerTrait: SuiteTrait, TestScoping {
+    public init() {}
+    public var isRecursive: Bool { false }
 
-    func provideScope(
+    public func provideScope(
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
     ) async throws {
         if ZooKeeperTestServer.skipRequested {
@@ -194,5 +195,5 @@ struct ZooKeeperServerTrait: SuiteTrait, TestScoping {
 
 extension Trait where Self == ZooKeeperServerTrait {
     /// Runs the suite with a shared ZooKeeper server (see `ZooKeeperServerTrait`).
-    static var zooKeeperServer: Self { Self() }
+    public static var zooKeeperServer: Self { Self() }
 }
