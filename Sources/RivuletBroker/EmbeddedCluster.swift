@@ -240,13 +240,38 @@ public final class EmbeddedCluster: Sendable {
     /// The address of broker `nodeId`.
     public func address(of nodeId: Int32) -> BrokerAddress? { nodes[nodeId]?.address }
 
-    /// Starts every broker that is not running.
+    /// Starts every broker that is not running and, on a coordinated cluster, waits until it is ready:
+    /// a controller is active and every running broker's metadata lists every running broker, so that
+    /// a topic created right after `start()` can place its replicas on all of them.
     ///
-    /// - Throws: the first broker's start failure (brokers started before it keep running).
-    public func start() async throws(BrokerError) {
+    /// - Throws: the first broker's start failure (brokers started before it keep running), or
+    ///   `BrokerError.invalidState` when the cluster is not ready within `readyTimeoutMs` (wall-clock
+    ///   time: the wait does not depend on the cluster's clock).
+    public func start(readyTimeoutMs: Int64 = 30_000) async throws(BrokerError) {
         for nodeId in brokerIds where broker(nodeId) == nil {
             try await startBroker(nodeId)
         }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .milliseconds(readyTimeoutMs)
+        while let waitingFor = readinessGap() {
+            guard clock.now < deadline else {
+                throw .invalidState("the cluster was not ready within \(readyTimeoutMs) ms: \(waitingFor)")
+            }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// What the cluster still lacks to be ready (see `start()`), or nil when it is ready.
+    public func readinessGap() -> String? {
+        let running = brokerIds.filter { broker($0) != nil }
+        guard running.count > 1 else { return nil }
+        if controllerId == nil { return "no active controller" }
+        for nodeId in running where !isIsolated(nodeId) {
+            guard let known = broker(nodeId)?.metadataCache.image.brokers else { continue }
+            let missing = running.filter { known[$0] == nil }
+            if !missing.isEmpty { return "broker \(nodeId) does not see brokers \(missing) yet" }
+        }
+        return nil
     }
 
     /// Stops every broker and releases the memory storage.

@@ -88,6 +88,20 @@ struct PlacementTests {
 
 @Suite("Controller election and failover", .serialized)
 struct FailoverTests {
+    @Test("start() returns a ready cluster: a controller, every broker seeing all five, a topic with RF 5 created at once")
+    func start_waitsUntilReady() async throws {
+        let fixture = try await ReplicatedClusterFixture.start(brokers: 5)
+        defer { Task { await fixture.stop() } }
+        // No waiting here: `start()` has done it.
+        #expect(fixture.cluster.controllerId != nil)
+        #expect(fixture.cluster.readinessGap() == nil)
+        for nodeId in fixture.cluster.brokerIds {
+            #expect(fixture.cluster.broker(nodeId)?.metadataCache.image.brokers.count == 5)
+        }
+        let created = try await fixture.admin.createTopic(RivuletClient.NewTopic(name: "ready", partitions: 5, replicationFactor: 5))
+        #expect(created.error == nil)
+    }
+
     @Test("one controller is elected; when it dies another takes over with a higher epoch")
     func controller_electionAndTakeover() async throws {
         let fixture = try await ReplicatedClusterFixture.start()
