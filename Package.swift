@@ -37,8 +37,11 @@ let package = Package(
         .systemLibrary(name: "CJemalloc", pkgConfig: "jemalloc", providers: [.apt(["libjemalloc-dev"])]),
         // SSE4.2 CRC-32C, enabled per function with __attribute__((target)), so no unsafeFlags.
         .target(name: "CCRC32C"),
+        // The CPU's cycle counter (one inline instruction) for the producer's millisecond clock cache.
+        .target(name: "CCycleCounter"),
 
         .target(name: "RivuletCore", dependencies: [
+            "CCycleCounter",
             .product(name: "Atomics", package: "swift-atomics"),
         ]),
         .target(name: "RivuletWire", dependencies: [

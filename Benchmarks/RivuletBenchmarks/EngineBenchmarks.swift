@@ -107,26 +107,33 @@ func registerEngineBenchmarks() {
     let endToEndConfiguration = Benchmark.Configuration(
         metrics: [.wallClock, .throughput, .mallocCountTotal], scalingFactor: .mega,
         maxDuration: .seconds(30), maxIterations: 5)
+    // A fresh broker per sample: every byte of the log is memory the process has never touched
+    // (page faults and zeroing by the kernel are a tenth of the run's CPU).
     Benchmark("Engine.EndToEnd.memory.100B.linger5ms.batch1MiB", configuration: endToEndConfiguration) { benchmark in
-        guard let run = try? await EndToEndRun.start(partitions: 8) else { return }
-        let value = engineBenchmarkValue()
-        let total = benchmark.scaledIterations.count
-        benchmark.startMeasurement()
-        // The application's producing and consuming loops run on threads of their own, as they
-        // would in an application (see `BenchmarkThread` for why not on the shared pool).
-        let received = Task(executorPreference: EndToEndRun.consumerThread) { await run.consume(count: total) }
-        let produced = Task(executorPreference: EndToEndRun.producerThread) {
-            for _ in 0 ..< total {
-                try? await run.producer.send(topic: EndToEndRun.topic, key: nil, value: value, completion: nil)
-            }
-            await run.producer.flush()
-        }
-        await produced.value
-        let count = await received.value
-        benchmark.stopMeasurement()
+        guard let broker = try? await EndToEndBroker.start(),
+              let run = try? await EndToEndRun.start(on: broker, topic: EndToEndRun.topic, partitions: 8) else { return }
+        let count = await run.measure(benchmark)
         await run.stop()
-        precondition(count == total, "consumed \(count) of \(total) records")
+        await broker.stop()
+        precondition(count == benchmark.scaledIterations.count, "consumed \(count) of \(benchmark.scaledIterations.count) records")
     }
+
+    // The same on a broker in steady state: one broker for the whole benchmark and a new topic per
+    // sample, the previous sample's topic deleted, so the log writes into memory chunks the broker
+    // recycled (as a long-running broker under retention does) instead of fresh pages.
+    let steadyBroker = SharedEndToEndBroker()
+    Benchmark("Engine.EndToEnd.memory.100B.linger5ms.batch1MiB.steadyState", configuration: endToEndConfiguration, closure: { benchmark in
+        guard let broker = steadyBroker.broker,
+              let run = try? await EndToEndRun.start(on: broker, topic: steadyBroker.nextTopic(), partitions: 8) else { return }
+        let count = await run.measure(benchmark)
+        await run.stop()
+        await broker.deleteTopic(run.topic)
+        precondition(count == benchmark.scaledIterations.count, "consumed \(count) of \(benchmark.scaledIterations.count) records")
+    }, setup: {
+        try await steadyBroker.start()
+    }, teardown: {
+        await steadyBroker.stop()
+    })
 
     // The broker's allocations for one Produce (acks=1) of one batch, by record count: constant.
     // The broker and its log are set up once per benchmark (setup/teardown hooks), so every sample is
@@ -198,22 +205,70 @@ private final class SharedBrokerRun: @unchecked Sendable {
     }
 }
 
-/// One embedded broker with a producer and a consumer for the end-to-end benchmark.
-private struct EndToEndRun: Sendable {
-    static let topic = "bench"
-    static let producerThread = BenchmarkThread(name: "bench-producer")
-    static let consumerThread = BenchmarkThread(name: "bench-consumer")
+/// The embedded broker of the end-to-end benchmarks and its client.
+private struct EndToEndBroker: Sendable {
     let cluster: EmbeddedCluster
     let client: ClusterClient
-    let producer: Producer
-    let consumer: Consumer
 
-    static func start(partitions: Int32) async throws -> EndToEndRun {
+    static func start() async throws -> EndToEndBroker {
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
         let cluster = try EmbeddedCluster(EmbeddedCluster.Configuration(storageURL: "memory://", randomSeed: 1, logger: logger))
         try await cluster.start()
         let client = ClusterClient(config: ClientConfig(bootstrapServers: cluster.bootstrapAddresses), transport: cluster.transport)
+        return EndToEndBroker(cluster: cluster, client: client)
+    }
+
+    /// Deletes `topic`; its memory chunks go back to the broker's pool.
+    func deleteTopic(_ topic: String) async {
+        _ = try? await Admin(cluster: client).deleteTopics([topic])
+    }
+
+    func stop() async {
+        await client.close()
+        await cluster.shutdown()
+    }
+}
+
+/// The steady-state benchmark's broker, set up once per benchmark by the setup hook.
+private final class SharedEndToEndBroker: @unchecked Sendable {
+    // @unchecked Sendable: written by the setup and teardown hooks and read by the samples; the
+    // harness runs hooks and samples one after another.
+    private(set) var broker: EndToEndBroker?
+    private var topics = 0
+
+    func start() async throws {
+        broker = try await EndToEndBroker.start()
+        // One unmeasured round fills the broker's chunk pool.
+        if let broker, let run = try? await EndToEndRun.start(on: broker, topic: nextTopic(), partitions: 8) {
+            _ = await run.produceAndConsume(count: 1_000_000)
+            await run.stop()
+            await broker.deleteTopic(run.topic)
+        }
+    }
+
+    func nextTopic() -> String {
+        topics += 1
+        return "\(EndToEndRun.topic)-\(topics)"
+    }
+
+    func stop() async {
+        await broker?.stop()
+        broker = nil
+    }
+}
+
+/// A producer and a consumer on one topic of an `EndToEndBroker`.
+private struct EndToEndRun: Sendable {
+    static let topic = "bench"
+    static let producerThread = BenchmarkThread(name: "bench-producer")
+    static let consumerThread = BenchmarkThread(name: "bench-consumer")
+    let topic: String
+    let producer: Producer
+    let consumer: Consumer
+
+    static func start(on broker: EndToEndBroker, topic: String, partitions: Int32) async throws -> EndToEndRun {
+        let client = broker.client
         _ = try await Admin(cluster: client).createTopic(NewTopic(name: topic, partitions: partitions))
         var producerConfig = ProducerConfig()
         producerConfig.lingerMs = 5
@@ -231,7 +286,37 @@ private struct EndToEndRun: Sendable {
         for partition in assigned { _ = try await consumer.position(partition) }
         _ = try await producer.send(topic: topic, key: nil, value: engineBenchmarkValue())
         _ = try await consumer.poll(timeoutMs: 1000)
-        return EndToEndRun(cluster: cluster, client: client, producer: producer, consumer: consumer)
+        return EndToEndRun(topic: topic, producer: producer, consumer: consumer)
+    }
+
+    /// Produces and consumes the sample's records between the benchmark's start and stop marks;
+    /// returns the number of records consumed.
+    func measure(_ benchmark: Benchmark) async -> Int {
+        let total = benchmark.scaledIterations.count
+        benchmark.startMeasurement()
+        let count = await produceAndConsume(count: total)
+        benchmark.stopMeasurement()
+        return count
+    }
+
+    /// Sends `count` records (fire and forget) and waits until the consumer has received them.
+    func produceAndConsume(count total: Int) async -> Int {
+        // The application's producing and consuming loops run on threads of their own, as they
+        // would in an application (see `BenchmarkThread` for why not on the shared pool).
+        let received = Task(executorPreference: Self.consumerThread) { await consume(count: total) }
+        let produced = Task(executorPreference: Self.producerThread) {
+            // Made on the producing thread, as an application makes its values: allocated on the
+            // pool thread, the buffer's storage object shared a cache line with memory the broker's
+            // threads write, and reading its byte pointer missed the cache on every send (11% of
+            // the run's CPU in `perf`).
+            let value = engineBenchmarkValue()
+            for _ in 0 ..< total {
+                try? await producer.send(topic: topic, key: nil, value: value, completion: nil)
+            }
+            await producer.flush()
+        }
+        await produced.value
+        return await received.value
     }
 
     /// Polls until `count` records arrived (or 60 s passed); reads every value's length.
@@ -254,8 +339,6 @@ private struct EndToEndRun: Sendable {
     func stop() async {
         await producer.close()
         await consumer.close()
-        await client.close()
-        await cluster.shutdown()
     }
 }
 

@@ -141,6 +141,8 @@ final class RecordAccumulator: Sendable {
         var closing = false
         var closed = false
         var random: SeededGenerator
+        /// The wall clock for record timestamps (see `WallClockMillisecondCache`).
+        var wallClock = WallClockMillisecondCache()
         var inflightPerNode: [Int32: Int] = [:]
         /// Whether sequences are used (turned off when idempotence was only a default and the
         /// broker lacks InitProducerId).
@@ -158,6 +160,9 @@ final class RecordAccumulator: Sendable {
 
     let config: ProducerConfig
     let clock: any EngineClock
+    /// Whether `clock` is the system clock, whose wall time `append` then reads through
+    /// `State.wallClock` (a cycle-counter cache) rather than per record from the clock.
+    let usesSystemClock: Bool
     let state: Mutex<State>
     /// Signalled when the sender may have something to do.
     @usableFromInline let senderWakeup = Wakeup()
@@ -165,6 +170,7 @@ final class RecordAccumulator: Sendable {
     init(config: ProducerConfig, idempotent: Bool, clock: any EngineClock, randomSeed: UInt64) {
         self.config = config
         self.clock = clock
+        usesSystemClock = clock is SystemClock
         state = Mutex(State(random: SeededGenerator(seed: randomSeed), idempotent: idempotent))
     }
 
@@ -180,9 +186,10 @@ final class RecordAccumulator: Sendable {
         case needsMemory(bytes: Int)
     }
 
-    /// Appends one record under the lock. The key and value are raw bytes (nil is null).
+    /// Appends one record under the lock. The key and value are raw bytes (nil is null); a nil
+    /// `timestampMs` is the clock's now, read once the record is known to be appended.
     @usableFromInline
-    func append(topic: String, partition explicitPartition: Int32?, timestampMs: Int64,
+    func append(topic: String, partition explicitPartition: Int32?, timestampMs requestedTimestampMs: Int64?,
                 key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: [RecordHeader],
                 completion: ProducerCompletion?, ignoreMemoryLimit: Bool) throws(ClientError) -> AppendResult {
         // The result is small and errors are thrown: the common path returns a few bytes.
@@ -265,6 +272,8 @@ final class RecordAccumulator: Sendable {
                                                       id: state.nextBatchID))
                 wake = true
             }
+            let timestampMs = requestedTimestampMs
+                ?? (usesSystemClock ? state.wallClock.milliseconds() : clock.wallMilliseconds())
             // Append in place: no object is retained and nothing is allocated.
             let appended: (delta: Int32, full: Bool)?
             do {

@@ -33,6 +33,44 @@ import Testing
         #expect(cluster.broker.records(topic: "t", partition: 0).map(index) == [0, 1, 2, 3, 4])
     }
 
+    @Test("records without a timestamp get the clock's now (system clock: through the cycle-counter cache); explicit ones are kept")
+    func timestamps_areTheClocksNowOrTheGivenOne() async throws {
+        // The system clock: 300 records over at least 30 ms, so the cache's rate is known for the later ones.
+        let cluster = FakeCluster()
+        cluster.broker.createTopic("t", partitions: 1)
+        var config = ProducerConfig()
+        config.lingerMs = 0
+        let producer = try Producer(cluster: cluster.clusterClient(), config: config)
+        var bounds: [(before: Int64, after: Int64)] = []
+        for index in 0 ..< 300 {
+            let before = SystemClock().wallMilliseconds()
+            try await producer.send(topic: "t", key: nil, value: value(index), completion: nil)
+            bounds.append((before, SystemClock().wallMilliseconds()))
+            if index % 10 == 0 { try await Task.sleep(nanoseconds: 1_000_000) }
+        }
+        try await producer.send(topic: "t", key: nil, value: value(300), timestampMs: 1_234_567, completion: nil)
+        await producer.flush()
+        let records = cluster.broker.records(topic: "t", partition: 0)
+        #expect(records.count == 301)
+        for (record, bound) in zip(records, bounds) where !(bound.before ... bound.after).contains(record.timestampMs) {
+            Issue.record("record \(index(record)) has timestamp \(record.timestampMs), sent between \(bound.before) and \(bound.after)")
+        }
+        #expect(records.last?.timestampMs == 1_234_567)
+        await producer.close()
+
+        // A manual clock is read as it stands.
+        let clock = ManualClock(wallMilliseconds: 5_000)
+        let manualCluster = FakeCluster(clock: clock)
+        manualCluster.broker.createTopic("t", partitions: 1)
+        let manualProducer = try Producer(cluster: manualCluster.clusterClient(), config: config)
+        try await manualProducer.send(topic: "t", key: nil, value: value(0), completion: nil)
+        clock.advance(by: .milliseconds(7))
+        try await manualProducer.send(topic: "t", key: nil, value: value(1), completion: nil)
+        #expect(await eventually { manualCluster.broker.records(topic: "t", partition: 0).count == 2 })
+        #expect(manualCluster.broker.records(topic: "t", partition: 0).map(\.timestampMs) == [5_000, 5_007])
+        await manualProducer.close(timeoutMs: 0)
+    }
+
     @Test func linger_holdsRecordsUntilItPasses() async throws {
         let clock = ManualClock()
         let cluster = FakeCluster(clock: clock)

@@ -48,10 +48,12 @@ extension RecordBatch {
                               decompressedBytesMax: Int = RecordBatchLimits.decompressedBytesMax,
                               context: CompressionContext? = nil,
                               _ body: (Record) throws(RecordBatchError) -> Void) throws(RecordBatchError) {
-        var iterator = try makeRecordIterator(verifyChecksum: verifyChecksum,
-                                              decompressedBytesMax: decompressedBytesMax, context: context)
-        let storage = iterator.storage
-        try storage.withUnsafeReadableBytes { (raw: UnsafeRawBufferPointer) throws(RecordBatchError) in
+        let start = try makeRecordIterator(verifyChecksum: verifyChecksum,
+                                           decompressedBytesMax: decompressedBytesMax, context: context)
+        try start.storage.withUnsafeReadableBytes { (raw: UnsafeRawBufferPointer) throws(RecordBatchError) in
+            // The iterator that moves is local to the closure: a captured `var` would be boxed, with
+            // an exclusivity check and a copy of the whole iterator for every record.
+            var iterator = start
             while let record = try iterator.next(in: raw) {
                 try body(record)
             }
