@@ -1,4 +1,5 @@
 import CCycleCounter
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -18,7 +19,8 @@ import Darwin
 ///
 /// The cache is used only where the kernel itself reads the same counter for its clocks (clock source
 /// `tsc` on x86-64, `arch_sys_counter` on arm64); elsewhere, and until the rate is known (the first
-/// 10 ms), every reading calls `clock_gettime`. A value type: keep one per thread or behind a lock.
+/// 10 ms of the process: the rate is shared by every cache), every reading calls `clock_gettime`.
+/// A value type: keep one per thread or behind a lock.
 public struct WallClockMillisecondCache: Sendable {
     /// Whether the cycle counter is the kernel's clock source (read once per process).
     static let counterIsClockSource: Bool = {
@@ -32,6 +34,10 @@ public struct WallClockMillisecondCache: Sendable {
         let name = String(decoding: bytes, as: UTF8.self)
         return name == String(cString: rivulet_cycle_counter_clocksource())
     }()
+
+    /// The conservative rate the last calibration of any cache found (a `Double`'s bits; 0: none yet),
+    /// so that a new cache (a new producer) caches from its first reading.
+    static let sharedTicksPerNanosecond = Atomic<UInt64>(0)
 
     /// The kept millisecond.
     private var cachedMilliseconds: Int64 = 0
@@ -77,11 +83,12 @@ public struct WallClockMillisecondCache: Sendable {
         if calibrationTicks == 0 || ticks < calibrationTicks || monotonicNanoseconds < calibrationNanoseconds {
             calibrationTicks = ticks
             calibrationNanoseconds = monotonicNanoseconds
-            ticksPerNanosecond = 0
+            ticksPerNanosecond = Double(bitPattern: Self.sharedTicksPerNanosecond.load(ordering: .relaxed))
         } else if monotonicNanoseconds - calibrationNanoseconds >= 10_000_000 {
             let rate = Double(ticks - calibrationTicks) / Double(monotonicNanoseconds - calibrationNanoseconds)
             // A rate outside 50 MHz ... 20 GHz means the counter is not what we think: no cache.
             ticksPerNanosecond = rate > 0.05 && rate < 20 ? rate * 0.9 : 0
+            Self.sharedTicksPerNanosecond.store(ticksPerNanosecond.bitPattern, ordering: .relaxed)
             // Measure again over the next stretch, so a changed rate is noticed.
             if monotonicNanoseconds - calibrationNanoseconds >= 1_000_000_000 {
                 calibrationTicks = ticks

@@ -43,5 +43,10 @@ import Glibc
         let reads = cache.clockReads - readsBefore
         // One read per millisecond crossed (and a few more for the early prediction), not per call.
         #expect(reads < 2_000, "\(reads) clock reads for 200,000 readings")
+
+        // A new cache (a new producer) uses the rate measured already: it caches from the start.
+        var second = WallClockMillisecondCache()
+        for _ in 0 ..< 200_000 { _ = second.milliseconds() }
+        #expect(second.clockReads < 2_000, "\(second.clockReads) clock reads for a new cache's first 200,000 readings")
     }
 }
