@@ -87,7 +87,8 @@ public struct ConsumerRecords: Sendable {
             let topic = chunk.partition.topic
             let partition = chunk.partition.partition
             try Self.forEach(in: chunk, verifyChecksums: verifyChecksums, decompressedBytesMax: decompressedBytesMax,
-                             context: context) { record in
+                             context: context) { (record: consuming Record) in
+                // The record view moves into its `ConsumerRecord`: no copy (a retain and a release) per record.
                 try body(ConsumerRecord(topic: topic, partition: partition, record: record))
             }
         }
@@ -95,13 +96,13 @@ public struct ConsumerRecords: Sendable {
 
     /// Calls `body` with every record of `chunk` at or above its `fromOffset`.
     static func forEach(in chunk: PartitionRecords, verifyChecksums: Bool, decompressedBytesMax: Int,
-                        context: CompressionContext?, _ body: (Record) throws -> Void) throws {
+                        context: CompressionContext?, _ body: (consuming Record) throws -> Void) throws {
         let from = chunk.fromOffset
         for batch in chunk.batches {
             var failure: (any Error)?
             do throws(RecordBatchError) {
                 try batch.forEachRecord(verifyChecksum: verifyChecksums, decompressedBytesMax: decompressedBytesMax,
-                                        context: context) { (record: Record) throws(RecordBatchError) in
+                                        context: context) { (record: consuming Record) throws(RecordBatchError) in
                     guard failure == nil, record.offset >= from else { return }
                     do { try body(record) } catch { failure = error }
                 }

@@ -39,7 +39,8 @@ extension RecordBatch {
         return RecordIterator(storage: storage, header: header, batchPosition: position)
     }
 
-    /// Calls `body` with every record in order, validating each (see `RecordIterator`).
+    /// Calls `body` with every record in order, validating each (see `RecordIterator`). `body` owns
+    /// the record it gets, so it can keep it (or wrap it) without a copy.
     ///
     /// Allocates nothing per record; a compressed batch allocates only when its decompressed
     /// records outgrow the context's scratch buffer (or, without a context, once per batch).
@@ -47,7 +48,7 @@ extension RecordBatch {
     public func forEachRecord(verifyChecksum: Bool = true,
                               decompressedBytesMax: Int = RecordBatchLimits.decompressedBytesMax,
                               context: CompressionContext? = nil,
-                              _ body: (Record) throws(RecordBatchError) -> Void) throws(RecordBatchError) {
+                              _ body: (consuming Record) throws(RecordBatchError) -> Void) throws(RecordBatchError) {
         let start = try makeRecordIterator(verifyChecksum: verifyChecksum,
                                            decompressedBytesMax: decompressedBytesMax, context: context)
         try start.storage.withUnsafeReadableBytes { (raw: UnsafeRawBufferPointer) throws(RecordBatchError) in
