@@ -73,6 +73,12 @@ public protocol LogStore: AnyObject {
     @discardableResult
     func truncate(to offset: Int64) throws(StorageError) -> Int64
 
+    /// Deletes every segment and starts an empty log at `offset`, which may lie beyond the log end
+    /// (Kafka's `truncateFullyAndStartAt`: a follower whose log ends below its leader's log start).
+    /// Afterwards the log start and end offsets are both `offset`; negative offsets throw
+    /// `.offsetOutOfRange`.
+    func truncateFullyAndStartAt(_ offset: Int64) throws(StorageError)
+
     /// Advances the log start offset to `offset` (Kafka's DeleteRecords) and deletes the segments
     /// entirely below it, never the active one. Lower offsets change nothing; `offset > logEndOffset`
     /// throws `.offsetOutOfRange`. Returns the log start offset afterwards (the low watermark).

@@ -440,6 +440,14 @@ final class SegmentedLog: LogStore {
         }
     }
 
+    func truncateFullyAndStartAt(_ offset: Int64) throws(StorageError) {
+        try checkWritable()
+        guard offset >= 0 else { throw .offsetOutOfRange(requested: offset, logStart: logStartOffset, logEnd: logEndOffset) }
+        let previousEnd = logEndOffset
+        try truncateFully(startingAt: offset, nowMs: clock.wallMilliseconds())
+        logger.info("truncated the whole log and restarted it", metadata: ["offset": "\(offset)", "previousLogEndOffset": "\(previousEnd)"])
+    }
+
     @discardableResult
     func deleteRecords(before offset: Int64) throws(StorageError) -> Int64 {
         try checkWritable()

@@ -336,6 +336,31 @@ import Testing
         try log.close()
     }
 
+    @Test("truncateFullyAndStartAt empties the log and restarts it beyond its end; appends continue there, also after a reopen",
+          arguments: Backend.allCases)
+    func truncateFullyAndStartAt_restartsTheLogBeyondItsEnd(backend: Backend) throws {
+        let harness = try Harness(backend)
+        let log = try harness.open(Self.small)
+        _ = try Self.fill(log, count: 40)
+        let oldEnd = log.logEndOffset
+        try log.truncateFullyAndStartAt(oldEnd + 1000)
+        #expect(log.logStartOffset == oldEnd + 1000 && log.logEndOffset == oldEnd + 1000 && log.sizeBytes == 0)
+        #expect(log.internals.segmentSummaries.map(\.baseOffset) == [oldEnd + 1000])
+        #expect(throws: StorageError.self) { try log.read(from: 0, maxBytes: 100, maxOffset: nil) }
+        // A follower appends the leader's batches at their offsets.
+        let followerBatch = makeBatch(records: 3, timestampMs: Self.t0, baseOffset: oldEnd + 1000)
+        _ = try log.append(followerBatch, assignOffsets: false)
+        #expect(log.logEndOffset == oldEnd + 1003)
+        #expect(throws: StorageError.self) { try log.truncateFullyAndStartAt(-1) }
+        try log.close()
+        if backend.isDurable {
+            let reopened = try harness.open(Self.small)
+            #expect(reopened.logStartOffset == oldEnd + 1000 && reopened.logEndOffset == oldEnd + 1003)
+            #expect(try readAll(reopened).map(\.baseOffset) == [oldEnd + 1000])
+            try reopened.close()
+        }
+    }
+
     @Test(arguments: Backend.allCases)
     func deleteRecords_advancesTheLogStart_andDeletesWholeSegmentsOnly(backend: Backend) throws {
         let harness = try Harness(backend)

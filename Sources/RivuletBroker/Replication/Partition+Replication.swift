@@ -174,13 +174,15 @@ extension Partition {
     }
 
     /// Appends batches fetched from the leader with their own offsets (and stamped epochs), records
-    /// the epochs in the cache and the producers' state, and moves the high watermark to
-    /// min(leader's high watermark, log end). Returns the bytes appended.
+    /// the epochs in the cache and the producers' state, moves the log start up to the leader's
+    /// (`leaderLogStartOffset`, -1: unknown) and the high watermark to min(leader's high watermark,
+    /// log end). Returns the bytes appended.
     ///
     /// - Throws: NOT_LEADER_OR_FOLLOWER when this broker leads the partition, or the storage failure
     ///   (offsets that do not continue the log, a corrupt batch).
     @discardableResult
-    public func appendAsFollower(_ records: ByteBuffer, leaderHighWatermark: Int64) throws(KafkaApiError) -> Int {
+    public func appendAsFollower(_ records: ByteBuffer, leaderHighWatermark: Int64,
+                                 leaderLogStartOffset: Int64 = -1) throws(KafkaApiError) -> Int {
         let appended = try state.withLock { state throws(KafkaApiError) -> Int in
             guard let log = state.log else { throw KafkaApiError(.kafkaStorageError, "The log of \(topicPartition) is closed") }
             guard state.leaderId != localBrokerId else {
@@ -226,6 +228,16 @@ extension Partition {
                 state.appendedBytes += Int64(size)
                 appendedBytesValue.store(state.appendedBytes, ordering: .releasing)
             }
+            // Kafka's `maybeIncrementLogStartOffset`: records the leader deleted (retention,
+            // DeleteRecords) are deleted here too, so a later leadership does not bring them back.
+            if leaderLogStartOffset > log.logStartOffset {
+                do throws(StorageError) {
+                    let start = try log.deleteRecords(before: min(leaderLogStartOffset, log.logEndOffset))
+                    state.epochCache.truncateFromStart(start)
+                } catch {
+                    throw KafkaApiError(error)
+                }
+            }
             let newHighWatermark = min(leaderHighWatermark, log.logEndOffset)
             if newHighWatermark > state.highWatermark {
                 state.highWatermark = newHighWatermark
@@ -236,6 +248,34 @@ extension Partition {
         }
         if appended > 0 { watchers.checkAll() }
         return appended
+    }
+
+    /// Empties the log and restarts it at `offset` (Kafka's `truncateFullyAndStartAt`): a follower
+    /// whose log ends below its leader's log start (it was away while the leader's retention or
+    /// DeleteRecords removed what it had not copied) cannot continue where it stopped. The epochs and
+    /// the idempotent producers' state are forgotten, and the high watermark becomes `offset`.
+    ///
+    /// - Throws: the storage failure; NOT_LEADER_OR_FOLLOWER when this broker leads the partition.
+    public func truncateFullyAndStartAt(_ offset: Int64) throws(KafkaApiError) {
+        try state.withLock { state throws(KafkaApiError) in
+            guard let log = state.log else { throw KafkaApiError(.kafkaStorageError, "The log of \(topicPartition) is closed") }
+            guard state.leaderId != localBrokerId else {
+                throw KafkaApiError(.notLeaderOrFollower, "This broker leads \(topicPartition); it does not truncate")
+            }
+            let previousEnd = log.logEndOffset
+            do throws(StorageError) {
+                try log.truncateFullyAndStartAt(offset)
+            } catch {
+                throw KafkaApiError(error)
+            }
+            state.epochCache = LeaderEpochCache()
+            state.producers = ProducerStateManager()
+            state.highWatermark = offset
+            highWatermarkValue.store(offset, ordering: .releasing)
+            logger.info("emptied \(topicPartition) (log end was \(previousEnd)) and restarted it at the leader's log start \(offset)")
+        }
+        stateVersionValue.add(1, ordering: .releasing)
+        watchers.checkAll()
     }
 
     /// Removes everything at and after `offset` (a follower whose log diverges from its leader's),

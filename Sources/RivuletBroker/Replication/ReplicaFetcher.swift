@@ -37,7 +37,8 @@ public struct FollowTarget: Sendable, Hashable {
 ///
 /// Errors back off by `replica.fetch.backoff.ms` per partition: NOT_LEADER_OR_FOLLOWER and
 /// FENCED_LEADER_EPOCH wait for the metadata to move the partition elsewhere; UNKNOWN_LEADER_EPOCH
-/// waits for the leader to learn the epoch; OFFSET_OUT_OF_RANGE truncates again. A failed
+/// waits for the leader to learn the epoch; OFFSET_OUT_OF_RANGE asks the leader for its log start and
+/// restarts the log there when it ends below it (else truncates again). A failed
 /// connection is reopened after the backoff. Thread-safe; one task.
 final class ReplicaFetcher: Sendable {
     private struct Fetching: Sendable {
@@ -330,28 +331,75 @@ final class ReplicaFetcher: Sendable {
             return
         }
         let namesById = Dictionary(byTopic.map { ($0.value.0, $0.key) }, uniquingKeysWith: { first, _ in first })
+        var outOfRange: [(target: FollowTarget, partition: Partition, fetchOffset: Int64)] = []
         for topic in response.responses {
             let name = topic.topicId != .zero ? (namesById[topic.topicId] ?? topic.topic) : topic.topic
             for data in topic.partitions {
                 let topicPartition = TopicPartition(topic: name, partition: data.partitionIndex)
                 guard let position = positions[topicPartition], isCurrent(position.target) else { continue }
-                handle(data, position.target, position.partition, fetchOffset: position.fetchOffset)
+                if !handle(data, position.target, position.partition, fetchOffset: position.fetchOffset) { outOfRange.append(position) }
+            }
+        }
+        if !outOfRange.isEmpty { try await handleOutOfRange(outOfRange, over: connection) }
+    }
+
+    /// Kafka's `handleOutOfRangeError` for partitions the leader answered OFFSET_OUT_OF_RANGE: asks
+    /// the leader for its log start offset (ListOffsets, earliest, as a replica); a follower whose log
+    /// ends below it empties its log and restarts there (`truncateFullyAndStartAt`), otherwise it
+    /// truncates again with OffsetForLeaderEpoch (its log ran past the leader's end).
+    private func handleOutOfRange(_ positions: [(target: FollowTarget, partition: Partition, fetchOffset: Int64)],
+                                  over connection: NegotiatedConnection) async throws {
+        var byTopic: [String: [ListOffsetsRequest.ListOffsetsPartition]] = [:]
+        for position in positions {
+            byTopic[position.target.topicPartition.topic, default: []].append(ListOffsetsRequest.ListOffsetsPartition(
+                partitionIndex: position.target.topicPartition.partition, currentLeaderEpoch: position.target.leaderEpoch,
+                timestamp: -2))
+        }
+        let request = ListOffsetsRequest(replicaId: config.nodeId, topics: byTopic.map {
+            ListOffsetsRequest.ListOffsetsTopic(name: $0.key, partitions: $0.value)
+        })
+        let response = try await send(request, over: connection)
+        var starts: [TopicPartition: ListOffsetsResponse.ListOffsetsPartitionResponse] = [:]
+        for topic in response.topics {
+            for partition in topic.partitions { starts[TopicPartition(topic: topic.name, partition: partition.partitionIndex)] = partition }
+        }
+        for position in positions {
+            let target = position.target
+            guard isCurrent(target) else { continue }
+            guard let answer = starts[target.topicPartition], answer.errorCode == 0, answer.offset >= 0 else {
+                delay(target, truncate: true, short: true)
+                continue
+            }
+            guard position.fetchOffset < answer.offset else {
+                logger.info("fetch offset \(position.fetchOffset) of \(target.topicPartition) is out of range on leader \(leaderId) (log start \(answer.offset)); truncating again")
+                delay(target, truncate: true)
+                continue
+            }
+            do throws(KafkaApiError) {
+                logger.info("follower \(config.nodeId) is behind the log start \(answer.offset) of \(target.topicPartition) on leader \(leaderId) (its log ends at \(position.fetchOffset)); restarting its log there")
+                try position.partition.truncateFullyAndStartAt(answer.offset)
+                truncationDone(target)
+            } catch {
+                logger.warning("follower \(config.nodeId) could not restart \(target.topicPartition) at \(answer.offset): \(error)")
+                delay(target, truncate: true)
             }
         }
     }
 
-    private func handle(_ data: FetchResponse.PartitionData, _ target: FollowTarget, _ partition: Partition, fetchOffset: Int64) {
+    /// Applies one partition's fetch answer; returns false for OFFSET_OUT_OF_RANGE, which the caller
+    /// resolves with the leader (`handleOutOfRange`).
+    private func handle(_ data: FetchResponse.PartitionData, _ target: FollowTarget, _ partition: Partition, fetchOffset: Int64) -> Bool {
         switch KafkaErrorCode(rawValue: data.errorCode) ?? .unknownServerError {
         case .noError:
             do throws(KafkaApiError) {
-                try partition.appendAsFollower(data.records ?? ByteBuffer(), leaderHighWatermark: data.highWatermark)
+                try partition.appendAsFollower(data.records ?? ByteBuffer(), leaderHighWatermark: data.highWatermark,
+                                               leaderLogStartOffset: data.logStartOffset)
             } catch {
                 logger.warning("follower \(config.nodeId) could not append \(target.topicPartition) at \(fetchOffset): \(error)")
                 delay(target, truncate: true)
             }
         case .offsetOutOfRange:
-            logger.info("fetch offset \(fetchOffset) of \(target.topicPartition) is out of range on leader \(leaderId); truncating again")
-            delay(target, truncate: true)
+            return false
         case .unknownLeaderEpoch, .notLeaderOrFollower, .fencedLeaderEpoch, .unknownTopicOrPartition, .unknownTopicId:
             // The leader and this follower apply a leadership change at slightly different times.
             delay(target, short: true)
@@ -359,6 +407,7 @@ final class ReplicaFetcher: Sendable {
             logger.debug("fetch of \(target.topicPartition) from leader \(leaderId): error \(data.errorCode)")
             delay(target)
         }
+        return true
     }
 }
 

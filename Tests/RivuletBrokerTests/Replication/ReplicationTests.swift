@@ -172,4 +172,45 @@ struct ReplicationTests {
         }
         #expect(gone)
     }
+
+    @Test("a follower that was away while the leader deleted past its log end restarts its log at the leader's log start and rejoins the ISR")
+    func follower_behindTheLeadersLogStart_restartsThere() async throws {
+        let fixture = try await ReplicatedClusterFixture.start()
+        defer { Task { await fixture.stop() } }
+        try await fixture.createTopic("behind", partitions: 1)
+        let leader = try #require(fixture.cluster.leader(of: "behind", partition: 0))
+        let away = try #require(fixture.cluster.brokerIds.first { $0 != leader })
+        let producer = try fixture.producer(acks: .all)
+        for value in 0 ..< 100 {
+            _ = try await producer.send(topic: "behind", partition: 0, key: nil, value: ReplicatedClusterFixture.encode(Int64(value)))
+        }
+        await fixture.cluster.kill(broker: away)
+        // Acknowledged by the leader and the other follower (min.insync.replicas 1) once the ISR shrank.
+        for value in 100 ..< 300 {
+            _ = try await producer.send(topic: "behind", partition: 0, key: nil, value: ReplicatedClusterFixture.encode(Int64(value)))
+        }
+        await producer.close()
+        let deleted = try await fixture.admin.deleteRecords(before: [TopicAndPartition(topic: "behind", partition: 0): 250])
+        #expect(try deleted[TopicAndPartition(topic: "behind", partition: 0)]?.get() == 250)
+
+        try await fixture.cluster.restart(broker: away)
+        let back = await holdsEventually(timeoutMs: 10_000) {
+            guard let replica = fixture.replica("behind", on: away) else { return false }
+            return replica.logStartOffset == 250 && replica.logEndOffset == 300
+        }
+        let replica = fixture.replica("behind", on: away)
+        #expect(back, "the returning follower has log start \(String(describing: replica?.logStartOffset)), end \(String(describing: replica?.logEndOffset))")
+        #expect(await fixture.cluster.waitForFullIsr(of: "behind", timeoutMs: 10_000), "the follower never rejoined the ISR")
+        // The follower that stayed learned the new log start from its fetches: the deleted records
+        // are gone from every replica, so no later leader brings them back.
+        for nodeId in fixture.cluster.brokerIds {
+            let moved = await holdsEventually { fixture.replica("behind", on: nodeId)?.logStartOffset == 250 }
+            #expect(moved, "broker \(nodeId) has log start \(String(describing: fixture.replica("behind", on: nodeId)?.logStartOffset))")
+        }
+        // What it holds is the leader's: offsets 250..<300 with the values sent there.
+        let read = try await fixture.readAll("behind")
+        #expect(read.map(\.1) == Array(250 ..< 300))
+        #expect(read.map(\.2) == Array(250 ..< 300).map(Int64.init))
+    }
 }
+
