@@ -10,6 +10,8 @@ extension BrokerConfig {
         }
         return [
             entry("advertised.listeners", "PLAINTEXT://\(advertisedAddress)", false, .string, "The address clients are told to use."),
+            entry("auto.leader.rebalance.enable", String(autoLeaderRebalanceEnable), autoLeaderRebalanceEnable == D.autoLeaderRebalanceEnable,
+                  .boolean, "Whether the controller moves leadership back to preferred replicas."),
             entry("auto.create.topics.enable", String(autoCreateTopicsEnable), autoCreateTopicsEnable == D.autoCreateTopicsEnable,
                   .boolean, "Whether Metadata requests create unknown topics."),
             entry("broker.id", String(nodeId), false, .int, "This broker's id."),
@@ -23,6 +25,12 @@ extension BrokerConfig {
                   "The most bytes one Fetch response carries."),
             entry("group.initial.rebalance.delay.ms", String(groupInitialRebalanceDelayMs),
                   groupInitialRebalanceDelayMs == D.groupInitialRebalanceDelayMs, .int, "The delay of a new group's first rebalance."),
+            entry("leader.imbalance.check.interval.seconds", String(leaderImbalanceCheckIntervalMs / 1000),
+                  leaderImbalanceCheckIntervalMs == D.leaderImbalanceCheckIntervalMs, .long,
+                  "How often the controller checks the leadership balance."),
+            entry("leader.imbalance.per.broker.percentage", String(leaderImbalancePerBrokerPercentage),
+                  leaderImbalancePerBrokerPercentage == D.leaderImbalancePerBrokerPercentage, .int,
+                  "The share of a broker's preferred partitions led elsewhere that triggers a rebalance."),
             entry("log.cleanup.policy", logCleanupPolicy, logCleanupPolicy == D.logCleanupPolicy, .list,
                   "The default cleanup policy of topics."),
             entry("log.flush.interval.messages", String(logFlushIntervalMessages), logFlushIntervalMessages == D.logFlushIntervalMessages,

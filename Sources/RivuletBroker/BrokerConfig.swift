@@ -100,6 +100,15 @@ public struct BrokerConfig: Sendable {
     public var uncleanLeaderElectionEnable: Bool
     /// `zookeeper.session.timeout.ms`: the coordination session timeout brokers ask for (Kafka 18000).
     public var zookeeperSessionTimeoutMs: Int
+    /// `auto.leader.rebalance.enable`: whether the controller moves leadership back to each partition's
+    /// preferred replica (the first of its assignment) once it is in sync again (on, as in Kafka).
+    public var autoLeaderRebalanceEnable: Bool
+    /// `leader.imbalance.check.interval.seconds`, in milliseconds: how often the controller checks the
+    /// leadership balance (Kafka 300 s).
+    public var leaderImbalanceCheckIntervalMs: Int64
+    /// `leader.imbalance.per.broker.percentage`: the share of a broker's preferred partitions led
+    /// elsewhere above which the controller moves them back (Kafka 10).
+    public var leaderImbalancePerBrokerPercentage: Int
     /// How often a broker re-reads the cluster state even without a watch firing (not a Kafka
     /// setting; a safety net, since every change also fires a watch).
     public var metadataRefreshIntervalMs: Int64
@@ -157,6 +166,9 @@ public struct BrokerConfig: Sendable {
         self.replicaSocketTimeoutMs = Defaults.replicaSocketTimeoutMs
         self.uncleanLeaderElectionEnable = Defaults.uncleanLeaderElectionEnable
         self.zookeeperSessionTimeoutMs = Defaults.zookeeperSessionTimeoutMs
+        self.autoLeaderRebalanceEnable = Defaults.autoLeaderRebalanceEnable
+        self.leaderImbalanceCheckIntervalMs = Defaults.leaderImbalanceCheckIntervalMs
+        self.leaderImbalancePerBrokerPercentage = Defaults.leaderImbalancePerBrokerPercentage
         self.metadataRefreshIntervalMs = Defaults.metadataRefreshIntervalMs
         self.groupInitialRebalanceDelayMs = Defaults.groupInitialRebalanceDelayMs
         self.producerIdExpirationMs = Defaults.producerIdExpirationMs
@@ -194,6 +206,9 @@ public struct BrokerConfig: Sendable {
         public static let replicaSocketTimeoutMs: Int64 = 30_000
         public static let uncleanLeaderElectionEnable = false
         public static let zookeeperSessionTimeoutMs = 18_000
+        public static let autoLeaderRebalanceEnable = true
+        public static let leaderImbalanceCheckIntervalMs: Int64 = 300_000
+        public static let leaderImbalancePerBrokerPercentage = 10
         public static let metadataRefreshIntervalMs: Int64 = 5000
         public static let groupInitialRebalanceDelayMs: Int64 = 100
         public static let producerIdExpirationMs: Int64 = 86_400_000
@@ -224,6 +239,10 @@ public struct BrokerConfig: Sendable {
                   "must exceed replica.fetch.wait.max.ms \(replicaFetchWaitMaxMs)")
         try check(zookeeperSessionTimeoutMs >= 1, "zookeeper.session.timeout.ms", zookeeperSessionTimeoutMs, "must be at least 1")
         try check(metadataRefreshIntervalMs >= 1, "metadata.refresh.interval.ms", metadataRefreshIntervalMs, "must be at least 1")
+        try check(leaderImbalanceCheckIntervalMs >= 1, "leader.imbalance.check.interval.seconds", "\(leaderImbalanceCheckIntervalMs) ms",
+                  "must be positive")
+        try check((0 ... 100).contains(leaderImbalancePerBrokerPercentage), "leader.imbalance.per.broker.percentage",
+                  leaderImbalancePerBrokerPercentage, "must be between 0 and 100")
         try check(producerIdBlockSize >= 1, "producer.id.block.size", producerIdBlockSize, "must be at least 1")
         try check(producerStateRecoveryOffsetsMax >= 0, "producer.state.recovery.offsets.max",
                   producerStateRecoveryOffsetsMax, "must not be negative")

@@ -202,7 +202,8 @@ struct BrokerCommand: AsyncParsableCommand {
 /// `--config key=value` settings, by Kafka's names.
 struct BrokerSettings {
     static let supportedKeys = [
-        "auto.create.topics.enable", "connections.max.idle.ms", "default.replication.factor", "delete.topic.enable",
+        "auto.create.topics.enable", "auto.leader.rebalance.enable", "connections.max.idle.ms", "default.replication.factor", "delete.topic.enable",
+        "leader.imbalance.check.interval.seconds", "leader.imbalance.per.broker.percentage",
         "log.flush.interval.messages", "log.flush.interval.ms", "log.message.timestamp.type", "log.retention.bytes",
         "log.retention.check.interval.ms", "log.retention.ms", "log.segment.bytes", "max.connections", "message.max.bytes",
         "min.insync.replicas", "num.partitions", "replica.fetch.backoff.ms", "replica.fetch.max.bytes",
@@ -264,6 +265,12 @@ struct BrokerSettings {
             }
             switch key {
             case "auto.create.topics.enable": config.autoCreateTopicsEnable = try bool()
+            case "auto.leader.rebalance.enable": config.autoLeaderRebalanceEnable = try bool()
+            case "leader.imbalance.check.interval.seconds":
+                let (milliseconds, overflow) = try int(Int64.self).multipliedReportingOverflow(by: 1000)
+                guard !overflow else { throw ValidationError("--config \(key)=\(value): too large") }
+                config.leaderImbalanceCheckIntervalMs = milliseconds
+            case "leader.imbalance.per.broker.percentage": config.leaderImbalancePerBrokerPercentage = try int(Int.self)
             case "delete.topic.enable": config.deleteTopicEnable = try bool()
             case "log.flush.interval.messages": config.logFlushIntervalMessages = try int(Int64.self)
             case "log.flush.interval.ms": config.logFlushIntervalMs = try int(Int64.self)

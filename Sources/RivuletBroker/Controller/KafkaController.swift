@@ -21,6 +21,13 @@ import Synchronization
 ///   offline (leader -1, ISR kept) unless `unclean.leader.election.enable` lets a live out-of-sync
 ///   replica lead (ISR = [it]);
 /// - a live leader whose ISR holds dead brokers gets them removed (the leader stays, same epoch).
+///
+/// **Preferred leaders** (`auto.leader.rebalance.enable`). Every `leader.imbalance.check.interval.seconds`
+/// it counts, per live broker, the partitions whose preferred replica (the first of the assignment) it
+/// is but which another broker leads; above `leader.imbalance.per.broker.percentage` of its preferred
+/// partitions, each of them whose preferred replica is in the ISR moves back to it (leader epoch + 1,
+/// ISR kept), as Kafka's `checkAndTriggerAutoLeaderRebalance` does, so that leadership spreads again
+/// after a broker came back.
 /// Every write is conditional on the state node's version (the partition epoch), so a concurrent ISR
 /// change by a leader is never overwritten; the loser retries with what it reads. After writing, the
 /// controller bumps `/rivulet/metadata_change`, which every broker watches (the controller's
@@ -107,6 +114,9 @@ public final class KafkaController: Sendable {
         var brokersWatch = ArmedWatch()
         var topicsWatch = ArmedWatch()
         var changeWatch = ArmedWatch()
+        let clock = config.clock
+        // As in Kafka, the first balance check comes one interval after the controller starts.
+        var nextBalanceCheckMs = clock.monotonicMilliseconds() + config.leaderImbalanceCheckIntervalMs
         while true {
             try Task.checkCancellation()
             if session.state.isTerminal { throw CoordinatorError.sessionExpired(sessionID: session.sessionID) }
@@ -116,12 +126,97 @@ public final class KafkaController: Sendable {
             let retry = try await reconcile(session, epoch: epoch)
             if retry {
                 // A conditional write lost a race with a leader's ISR change: read again shortly.
-                try await config.clock.sleep(nanoseconds: 5_000_000)
+                try await clock.sleep(nanoseconds: 5_000_000)
                 continue
             }
+            var waitMs = config.metadataRefreshIntervalMs
+            if config.autoLeaderRebalanceEnable {
+                let now = clock.monotonicMilliseconds()
+                if now >= nextBalanceCheckMs {
+                    try await electPreferredLeaders(session, epoch: epoch)
+                    nextBalanceCheckMs = now + config.leaderImbalanceCheckIntervalMs
+                }
+                waitMs = max(1, min(waitMs, nextBalanceCheckMs - now))
+            }
             try await WatchWaiting.waitForAny([brokersWatch.watch, topicsWatch.watch, changeWatch.watch].compactMap { $0 },
-                                              timeoutMs: config.metadataRefreshIntervalMs, clock: config.clock)
+                                              timeoutMs: waitMs, clock: clock)
         }
+    }
+
+    /// One partition as the balance check sees it.
+    public struct PartitionLeadership: Sendable, Hashable {
+        /// The topic and partition.
+        public var topic: String
+        public var partition: Int32
+        /// The assignment; its first replica is the preferred leader.
+        public var replicas: [Int32]
+        /// The current state node.
+        public var state: PartitionStateZNode
+
+        public init(topic: String, partition: Int32, replicas: [Int32], state: PartitionStateZNode) {
+            self.topic = topic
+            self.partition = partition
+            self.replicas = replicas
+            self.state = state
+        }
+    }
+
+    /// Kafka's `checkAndTriggerAutoLeaderRebalance` decision (pure, for tests): for every live broker
+    /// whose preferred partitions are led elsewhere in more than `percentage` percent of cases, those
+    /// of them where it is in the ISR; returns each with the state that makes it the leader.
+    public static func preferredLeaderElections(_ partitions: [PartitionLeadership], live: Set<Int32>, percentage: Int,
+                                                controllerEpoch: Int32) -> [(PartitionLeadership, PartitionStateZNode)] {
+        var byPreferred: [Int32: (total: Int, elsewhere: [PartitionLeadership])] = [:]
+        for partition in partitions {
+            guard let preferred = partition.replicas.first else { continue }
+            var entry = byPreferred[preferred] ?? (0, [])
+            entry.total += 1
+            if partition.state.leader != preferred { entry.elsewhere.append(partition) }
+            byPreferred[preferred] = entry
+        }
+        var elections: [(PartitionLeadership, PartitionStateZNode)] = []
+        for (preferred, entry) in byPreferred.sorted(by: { $0.key < $1.key }) where live.contains(preferred) && entry.total > 0 {
+            guard entry.elsewhere.count * 100 > percentage * entry.total else { continue }
+            for partition in entry.elsewhere where partition.state.isr.contains(preferred) {
+                let state = partition.state
+                elections.append((partition, PartitionStateZNode(leader: preferred, leaderEpoch: state.leaderEpoch &+ 1, isr: state.isr,
+                                                                 controllerEpoch: controllerEpoch)))
+            }
+        }
+        return elections
+    }
+
+    /// Moves leadership back to preferred replicas where the balance check says so; every write is
+    /// conditional on the state node's version (a lost race waits for the next check).
+    func electPreferredLeaders(_ session: any Coordinator, epoch: Int32) async throws {
+        let live = Set(try await session.getChildren(ClusterZNodes.brokerIds).compactMap { Int32($0) })
+        var partitions: [PartitionLeadership] = []
+        var versions: [String: Int32] = [:]
+        for topicName in try await session.getChildren(ClusterZNodes.topics) {
+            guard let data = try? await session.getData(ClusterZNodes.topic(topicName)).data,
+                  let assignment = try? TopicAssignment(name: topicName, data: data) else { continue }
+            for (index, replicas) in assignment.replicas.enumerated() {
+                let path = ClusterZNodes.partitionState(topicName, Int32(index))
+                guard let current = try? await session.getData(path),
+                      let state = try? PartitionStateZNode(data: current.data, path: path) else { continue }
+                partitions.append(PartitionLeadership(topic: topicName, partition: Int32(index), replicas: replicas, state: state))
+                versions[path] = current.stat.version
+            }
+        }
+        var changed = false
+        for (partition, next) in Self.preferredLeaderElections(partitions, live: live, percentage: config.leaderImbalancePerBrokerPercentage,
+                                                               controllerEpoch: epoch) {
+            let path = ClusterZNodes.partitionState(partition.topic, partition.partition)
+            guard let version = versions[path] else { continue }
+            do {
+                _ = try await session.setData(path, data: next.data, version: version)
+                logger.info("controller \(config.nodeId): \(partition.topic)-\(partition.partition) leader \(partition.state.leader) -> preferred \(next.leader), epoch \(next.leaderEpoch)")
+                changed = true
+            } catch CoordinatorError.badVersion, CoordinatorError.noNode {
+                continue
+            }
+        }
+        if changed { try await Self.bumpMetadataChange(session) }
     }
 
     /// One pass over every partition; returns true when a conditional write lost a race (run again).

@@ -70,6 +70,29 @@ struct PlacementTests {
             == PartitionStateZNode(leader: 1, leaderEpoch: 6, isr: [1], controllerEpoch: 3))
     }
 
+    @Test("preferred leaders: a broker above the imbalance percentage gets back the partitions where it is in sync")
+    func preferredLeaderElections_followKafkasRule() {
+        func leadership(_ partition: Int32, _ replicas: [Int32], leader: Int32, isr: [Int32]) -> KafkaController.PartitionLeadership {
+            KafkaController.PartitionLeadership(topic: "t", partition: partition, replicas: replicas,
+                                                state: PartitionStateZNode(leader: leader, leaderEpoch: 3, isr: isr, controllerEpoch: 1))
+        }
+        // Broker 0 prefers partitions 0 and 1; both are led by 1. Broker 0 is in the ISR of 0 only.
+        let partitions = [
+            leadership(0, [0, 1, 2], leader: 1, isr: [0, 1, 2]),
+            leadership(1, [0, 2, 1], leader: 2, isr: [1, 2]),
+            leadership(2, [1, 2, 0], leader: 1, isr: [0, 1, 2]),
+        ]
+        let elections = KafkaController.preferredLeaderElections(partitions, live: [0, 1, 2], percentage: 10, controllerEpoch: 7)
+        #expect(elections.map(\.0.partition) == [0])
+        #expect(elections.first?.1 == PartitionStateZNode(leader: 0, leaderEpoch: 4, isr: [0, 1, 2], controllerEpoch: 7))
+        // A dead preferred replica gets nothing; at or below the percentage nothing moves.
+        #expect(KafkaController.preferredLeaderElections(partitions, live: [1, 2], percentage: 10, controllerEpoch: 7).isEmpty)
+        #expect(KafkaController.preferredLeaderElections(partitions, live: [0, 1, 2], percentage: 100, controllerEpoch: 7).isEmpty)
+        let oneOfTwo = [partitions[0], leadership(3, [0, 1, 2], leader: 0, isr: [0, 1, 2])]
+        #expect(KafkaController.preferredLeaderElections(oneOfTwo, live: [0, 1, 2], percentage: 50, controllerEpoch: 7).isEmpty)
+        #expect(KafkaController.preferredLeaderElections(oneOfTwo, live: [0, 1, 2], percentage: 49, controllerEpoch: 7).count == 1)
+    }
+
     @Test("znode data round-trips and bad data is a typed error")
     func znodeData() throws {
         let uuid = KafkaUUID(mostSignificantBits: 0x0123_4567_89AB_CDEF, leastSignificantBits: 0xFEDC_BA98_7654_3210)
@@ -130,6 +153,44 @@ struct FailoverTests {
         for partition in Int32(0) ..< 3 {
             let leader = fixture.cluster.leader(of: "after-takeover", partition: partition)
             #expect(leader != nil && leader != controller)
+        }
+    }
+
+    @Test("a restarted broker gets its preferred leaderships back (auto.leader.rebalance.enable); with it off they stay moved")
+    func preferredLeaders_returnAfterARestart() async throws {
+        for rebalance in [true, false] {
+            let fixture = try await ReplicatedClusterFixture.start(customize: { config in
+                config.autoLeaderRebalanceEnable = rebalance
+                config.leaderImbalanceCheckIntervalMs = 200
+            })
+            defer { Task { await fixture.stop() } }
+            try await fixture.createTopic("preferred", partitions: 3)
+            let preferred = try (Int32(0) ..< 3).map { partition in
+                try #require(fixture.cluster.broker(0)?.metadataCache.image.topic(named: "preferred")?.partition(partition)?.replicas.first)
+            }
+            let victim = preferred[0]
+            await fixture.cluster.kill(broker: victim)
+            let moved = await holdsEventually(timeoutMs: 5000) {
+                guard let leader = fixture.cluster.leader(of: "preferred", partition: 0) else { return false }
+                return leader != victim
+            }
+            #expect(moved)
+            try await fixture.cluster.restart(broker: victim)
+            #expect(await fixture.cluster.waitForFullIsr(of: "preferred", timeoutMs: 10_000))
+            if rebalance {
+                let back = await holdsEventually(timeoutMs: 5000) {
+                    (Int32(0) ..< 3).allSatisfy { fixture.cluster.leader(of: "preferred", partition: $0) == preferred[Int($0)] }
+                }
+                #expect(back, "leaders \((Int32(0) ..< 3).map { fixture.cluster.leader(of: "preferred", partition: $0) }), preferred \(preferred)")
+                // Writes go on at the preferred leader.
+                let producer = try fixture.producer(acks: .all)
+                let metadata = try await producer.send(topic: "preferred", partition: 0, key: nil, value: ReplicatedClusterFixture.encode(1))
+                #expect(metadata.offset >= 0)
+                await producer.close()
+            } else {
+                try await Task.sleep(for: .milliseconds(600))
+                #expect(fixture.cluster.leader(of: "preferred", partition: 0) != victim)
+            }
         }
     }
 
