@@ -2,30 +2,96 @@ import Logging
 import NIOCore
 import NIOPosix
 import RivuletTransport
+import Synchronization
 
 /// TCP listeners in front of the brokers of an `EmbeddedCluster`: each broker's stable handler
 /// (fault injector, then the current broker) is served over Kafka's wire protocol, so real clients,
 /// the Swift client over `TCPTransport` and the workload harness (`--transport tcp`) reach it.
-/// Listeners outlive broker restarts (a stopped broker answers retriable errors).
+/// Listeners outlive clean broker restarts (a stopped broker answers retriable errors); a broker
+/// killed through `kill(broker:of:)` loses its listener as a dead process loses its port, and gets it
+/// back on the same address from `restart(broker:of:)`. Thread-safe.
 public final class EmbeddedTCPListeners: Sendable {
-    /// The listener of each broker, by node id.
-    public let servers: [Int32: TCPServer]
-
-    init(servers: [Int32: TCPServer]) {
-        self.servers = servers
+    private struct State {
+        /// The listening servers; a killed broker has none.
+        var servers: [Int32: TCPServer]
+        /// Listeners closed for good (`close()`): nothing reopens.
+        var closed = false
     }
 
+    private let state: Mutex<State>
+    /// Each broker's listen address and settings, kept for reopening.
+    private let listenAddresses: [Int32: BrokerAddress]
+    private let configs: [Int32: TCPServerConfig]
+    private let logger: Logger
+
+    init(servers: [Int32: TCPServer], logger: Logger = Logger(label: "rivulet.tcp")) {
+        state = Mutex(State(servers: servers))
+        listenAddresses = servers.mapValues(\.localAddress)
+        configs = servers.mapValues(\.config)
+        self.logger = logger
+    }
+
+    /// The listener of each broker, by node id (a killed broker's is missing).
+    public var servers: [Int32: TCPServer] { state.withLock { $0.servers } }
+
     /// The listen addresses (also the brokers' advertised addresses), sorted by node id.
-    public var bootstrapAddresses: [BrokerAddress] { servers.keys.sorted().compactMap { servers[$0]?.localAddress } }
+    public var bootstrapAddresses: [BrokerAddress] { listenAddresses.keys.sorted().compactMap { listenAddresses[$0] } }
 
     /// A TCP transport for clients of this cluster.
     public func transport(config: TCPTransportConfig = TCPTransportConfig()) -> TCPTransport {
         TCPTransport(config: config)
     }
 
+    /// Process death over TCP: kills broker `nodeId` of `cluster` (`EmbeddedCluster.kill(broker:)`) and
+    /// closes its listener, so its connections reset and new ones are refused.
+    public func kill(broker nodeId: Int32, of cluster: EmbeddedCluster) async {
+        await cluster.kill(broker: nodeId)
+        await closeListener(of: nodeId)
+    }
+
+    /// Starts broker `nodeId` of `cluster` again (`EmbeddedCluster.restart(broker:)`) and reopens its
+    /// listener on the same address if a kill closed it.
+    ///
+    /// - Throws: the broker's start failure, or `TCPServerError` when the port cannot be bound again.
+    public func restart(broker nodeId: Int32, of cluster: EmbeddedCluster) async throws {
+        try await cluster.restart(broker: nodeId)
+        guard let handler = cluster.handler(of: nodeId) else { return }
+        try await reopenListener(of: nodeId, handler: handler)
+    }
+
+    /// Closes broker `nodeId`'s listener (the broker keeps running); nothing when it is closed.
+    public func closeListener(of nodeId: Int32) async {
+        let server = state.withLock { $0.servers.removeValue(forKey: nodeId) }
+        await server?.close()
+    }
+
+    /// Opens broker `nodeId`'s listener again on its address, serving `handler`; nothing when it is
+    /// open or the listeners were closed.
+    ///
+    /// - Throws: `TCPServerError` when the port cannot be bound again.
+    public func reopenListener(of nodeId: Int32, handler: any KafkaRequestHandler) async throws {
+        guard let address = listenAddresses[nodeId], var config = configs[nodeId],
+              state.withLock({ !$0.closed && $0.servers[nodeId] == nil }) else { return }
+        config.listenAddress = address
+        var brokerLogger = logger
+        brokerLogger[metadataKey: "broker"] = "\(nodeId)"
+        let server = try await TCPServer.start(config: config, handler: handler, logger: brokerLogger)
+        let keep = state.withLock { state -> Bool in
+            guard !state.closed, state.servers[nodeId] == nil else { return false }
+            state.servers[nodeId] = server
+            return true
+        }
+        if !keep { await server.close() }
+    }
+
     /// Stops every listener (in-progress requests finish first). The cluster keeps running.
     public func close() async {
-        for server in servers.values { await server.close() }
+        let servers = state.withLock { state -> [TCPServer] in
+            state.closed = true
+            defer { state.servers.removeAll() }
+            return Array(state.servers.values)
+        }
+        for server in servers { await server.close() }
     }
 }
 
@@ -70,7 +136,7 @@ extension EmbeddedCluster {
                 throw error
             }
             for (nodeId, handler) in deferred { handler.target = cluster.handler(of: nodeId) }
-            return (cluster, EmbeddedTCPListeners(servers: servers))
+            return (cluster, EmbeddedTCPListeners(servers: servers, logger: logger))
         } catch {
             for server in servers.values { await server.close() }
             throw error

@@ -25,9 +25,6 @@ public final class ClusterFaultInjector: WorkloadFaultInjector {
     /// The TCP listeners in front of the brokers (`transport: tcp`), nil in process.
     public let listeners: EmbeddedTCPListeners?
     private let firstTopic = Mutex<String?>(nil)
-    /// Per killed broker over TCP: its listener is closed (nil) or replaced after the restart.
-    private let replacedListeners = Mutex<[Int32: TCPServer?]>([:])
-
     /// Why a fault could not be applied.
     public struct FaultError: Error, Sendable, CustomStringConvertible {
         /// What went wrong, naming the broker or partition.
@@ -41,40 +38,6 @@ public final class ClusterFaultInjector: WorkloadFaultInjector {
     public init(cluster: EmbeddedCluster, listeners: EmbeddedTCPListeners? = nil) {
         self.cluster = cluster
         self.listeners = listeners
-    }
-
-    /// The listener currently serving broker `nodeId` over TCP (nil: in process, or closed by a kill).
-    private func currentListener(_ nodeId: Int32) -> TCPServer? {
-        let replaced = replacedListeners.withLock { $0[nodeId] }
-        if let replaced { return replaced }
-        return listeners?.servers[nodeId]
-    }
-
-    /// Closes the listener of a killed broker (TCP only).
-    private func closeListener(_ nodeId: Int32) async {
-        guard listeners != nil, let server = currentListener(nodeId) else { return }
-        replacedListeners.withLock { $0[nodeId] = .some(nil) }
-        await server.close()
-    }
-
-    /// Reopens a killed broker's listener on its port (TCP only).
-    private func reopenListener(_ nodeId: Int32) async throws {
-        guard let listeners, let original = listeners.servers[nodeId] else { return }
-        guard replacedListeners.withLock({ $0[nodeId].map { $0 == nil } ?? false }) else { return }
-        guard let handler = cluster.handler(of: nodeId) else { return }
-        var config = original.config
-        config.listenAddress = original.localAddress
-        let server = try await TCPServer.start(config: config, handler: handler)
-        replacedListeners.withLock { $0[nodeId] = .some(server) }
-    }
-
-    /// Closes the listeners reopened after kills (the original ones close with the target).
-    public func closeReopenedListeners() async {
-        let servers = replacedListeners.withLock { state -> [TCPServer] in
-            defer { state.removeAll() }
-            return state.values.compactMap { $0 }
-        }
-        for server in servers { await server.close() }
     }
 
     /// Names the topic whose partitions `the leader of partition P` refers to (the run's first topic).
@@ -126,8 +89,11 @@ public final class ClusterFaultInjector: WorkloadFaultInjector {
     public func kill(_ target: FaultTarget) async throws -> FaultEffect {
         let nodeId = try resolve(target)
         guard cluster.broker(nodeId) != nil else { throw FaultError(message: "broker \(nodeId) is not running") }
-        await cluster.kill(broker: nodeId)
-        await closeListener(nodeId)
+        if let listeners {
+            await listeners.kill(broker: nodeId, of: cluster)
+        } else {
+            await cluster.kill(broker: nodeId)
+        }
         return FaultEffect(brokerId: Int(nodeId), detail: "broker \(nodeId) killed (session abandoned\(listeners == nil ? "" : ", listener closed"))")
     }
 
@@ -135,8 +101,11 @@ public final class ClusterFaultInjector: WorkloadFaultInjector {
         let nodeId = try resolve(target)
         let clock = cluster.configuration.clock
         let start = clock.monotonicNanoseconds()
-        try await cluster.restart(broker: nodeId)
-        try await reopenListener(nodeId)
+        if let listeners {
+            try await listeners.restart(broker: nodeId, of: cluster)
+        } else {
+            try await cluster.restart(broker: nodeId)
+        }
         let elapsedMs = Double(clock.monotonicNanoseconds() &- start) / 1e6
         return FaultEffect(brokerId: Int(nodeId), detail: String(format: "broker %d started from its storage in %.0f ms", Int(nodeId), elapsedMs))
     }

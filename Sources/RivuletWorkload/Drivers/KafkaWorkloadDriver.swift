@@ -271,7 +271,6 @@ public final class KafkaWorkloadDriver: WorkloadDriver {
         }
         await admin.close()
         await admin.cluster.close()
-        await injector?.closeReopenedListeners()
         await target.close()
     }
 

@@ -3,6 +3,7 @@ import RivuletClient
 import RivuletCoordination
 import RivuletCore
 import RivuletStorage
+import RivuletTransport
 import RivuletWire
 import Testing
 
@@ -365,11 +366,19 @@ struct ReplicatedTCPTests {
         }
         let leader = try #require(cluster.leader(of: "tcp-failover", partition: 0))
         let killedAt = ContinuousClock.now
-        await cluster.kill(broker: leader)
+        await listeners.kill(broker: leader, of: cluster)
         acked[30] = try await producer.send(topic: "tcp-failover", partition: 0, key: nil, value: ReplicatedClusterFixture.encode(30)).offset
         let recovery = ContinuousClock.now - killedAt
         print("TCP embedded cluster: first acked write \(recovery) after killing leader \(leader) (500 ms session)")
         #expect(recovery < .seconds(2))
+        // The killed broker's port refuses connections, as a dead process's does; a restart opens it again.
+        let killedAddress = try #require(cluster.address(of: leader))
+        #expect(listeners.servers[leader] == nil)
+        await #expect(throws: (any Error).self) { _ = try await TCPTransport().connect(to: killedAddress, clientId: "probe") }
+        try await listeners.restart(broker: leader, of: cluster)
+        let reopened = try await TCPTransport().connect(to: killedAddress, clientId: "probe")
+        await reopened.close()
+        #expect(listeners.bootstrapAddresses.count == 3)
         await producer.close()
         let newLeader = try #require(cluster.leader(of: "tcp-failover", partition: 0))
         let replica = try #require(cluster.broker(newLeader)?.replicaManager.partition(TopicPartition(topic: "tcp-failover", partition: 0)))
