@@ -226,7 +226,21 @@ extension ByteBuffer {
             return
         }
         let length = value.utf8.count
-        if compact { writeUnsignedVarint(UInt64(length + 1)) } else { writeInteger(Int16(truncatingIfNeeded: length)) }
+        if compact {
+            writeUnsignedVarint(UInt64(length + 1))
+        } else if length > Int(Int16.max) {
+            // A classic string holds at most 32767 bytes: longer text (an error message, a name a
+            // flexible request brought in) is cut at a character boundary, so the frame stays valid.
+            let utf8 = value.utf8
+            var end = utf8.index(utf8.startIndex, offsetBy: Int(Int16.max))
+            while end > utf8.startIndex, UTF8.isContinuation(utf8[end]) { end = utf8.index(before: end) }
+            let prefix = utf8[..<end]
+            writeInteger(Int16(prefix.count))
+            writeBytes(prefix)
+            return
+        } else {
+            writeInteger(Int16(length))
+        }
         writeString(value)
     }
 

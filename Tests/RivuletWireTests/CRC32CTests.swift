@@ -80,6 +80,23 @@ import Testing
         #expect(throws: WireError.self) { try buffer.readKafkaString(compact: true) }
     }
 
+    @Test("a classic string longer than 32767 bytes is cut at a character boundary; the frame stays readable")
+    func longClassicString_isCutAtACharacterBoundary() throws {
+        // 32766 ASCII bytes then a 2-byte character that would straddle the limit, then more.
+        let long = String(repeating: "a", count: 32766) + "é" + String(repeating: "b", count: 10_000)
+        var buffer = ByteBuffer()
+        buffer.writeKafkaString(long, compact: false)
+        buffer.writeInteger(Int32(42))
+        let read = try buffer.readKafkaString(compact: false)
+        #expect(read == String(repeating: "a", count: 32766))
+        #expect(buffer.readInteger(as: Int32.self) == 42)
+        #expect(buffer.readableBytes == 0)
+        // Compact strings carry any length.
+        var compact = ByteBuffer()
+        compact.writeKafkaString(long, compact: true)
+        #expect(try compact.readKafkaString(compact: true) == long)
+    }
+
     @Test func forgedLengths_areRejectedWithoutAllocation() {
         var string = ByteBuffer(bytes: [0x7F, 0xFF, 0x41])
         #expect(throws: WireError.self) { try string.readKafkaString(compact: false) }
