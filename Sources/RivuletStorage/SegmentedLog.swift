@@ -503,9 +503,11 @@ final class SegmentedLog: LogStore {
             let next = segments[1]
             if let highWatermark, next.baseOffset > highWatermark { break }
             guard predicate(segment, next) else { break }
+            // Described before the delete: a deleted segment's storage reports 0 bytes.
+            let described = DeletedSegment(baseOffset: segment.baseOffset, nextOffset: segment.nextOffset,
+                                           sizeBytes: segment.sizeBytes, reason: reason)
             try failOnError { () throws(StorageError) in try deleteSegment(at: 0) }
-            deleted.append(DeletedSegment(baseOffset: segment.baseOffset, nextOffset: segment.nextOffset,
-                                          sizeBytes: segment.sizeBytes, reason: reason))
+            deleted.append(described)
         }
         if let first = segments.first {
             logStartOffset = max(logStartOffset, first.baseOffset)

@@ -461,6 +461,9 @@ import Testing
         #expect(log.sizeBytes >= config.retentionBytes)
         #expect(log.sizeBytes - Int64(log.internals.segmentSummaries[0].sizeBytes) < config.retentionBytes)
         #expect(result.deletedSegments.map(\.baseOffset) == before.prefix(result.deletedSegments.count).map(\.baseOffset))
+        // Each deleted segment is reported with the size and end it had.
+        #expect(result.deletedSegments.map(\.sizeBytes) == before.prefix(result.deletedSegments.count).map(\.sizeBytes))
+        #expect(result.deletedSegments.map(\.nextOffset) == before.prefix(result.deletedSegments.count).map(\.nextOffset))
         #expect(result.deletedSegments.allSatisfy { $0.reason == .retentionBytes })
         #expect(result.logStartOffset == log.internals.segmentSummaries[0].baseOffset)
         #expect(log.logStartOffset == result.logStartOffset)
