@@ -44,6 +44,42 @@ import Testing
         await harness.stop()
     }
 
+    @Test("a member that stops polling for max.poll.interval.ms leaves the group, the other takes its partitions; its next poll rejoins")
+    func pollTimeout_leavesTheGroup_andTheNextPollRejoins() async throws {
+        let harness = try await GroupHarness.start()
+        do {
+            try await harness.createTopic("stuck", partitions: 4)
+            let revoked = Mutex<[TopicAndPartition]>([])
+            let listener = ConsumerRebalanceListener(onPartitionsRevoked: { partitions in revoked.withLock { $0 += partitions } })
+            // 3 s of the harness clock: 300 ms of real time.
+            let stuck = try harness.member(group: "poll-timeout", listener: listener) { $0.maxPollIntervalMs = 3000 }
+            let healthy = try harness.member(group: "poll-timeout")
+            let all = Self.allPartitions("stuck", 4)
+            try stuck.subscribe(["stuck"])
+            let first = Collector(stuck)
+            #expect(await harness.until { Set(stuck.assignment) == all })
+            await first.stop()
+            // The application stops polling `stuck`; `healthy` joins and polls on.
+            try healthy.subscribe(["stuck"])
+            let collector = Collector(healthy)
+            let taken = await harness.until { Set(healthy.assignment) == all && !healthy.membershipState.isRebalancing }
+            #expect(taken, "healthy=\(healthy.assignment) stuck=\(stuck.assignment)")
+            #expect(stuck.assignment.isEmpty)
+            #expect(!revoked.withLock { $0 }.isEmpty, "the stuck member's partitions were not revoked")
+            // Polling again rejoins: the partitions are split.
+            let again = Collector(stuck)
+            let split = await harness.until {
+                stuck.assignment.count == 2 && healthy.assignment.count == 2 && !stuck.membershipState.isRebalancing
+            }
+            #expect(split, "healthy=\(healthy.assignment) stuck=\(stuck.assignment)")
+            await again.stop()
+            await collector.stop()
+            await stuck.close()
+            await healthy.close()
+        }
+        await harness.stop()
+    }
+
     @Test(arguments: assignors)
     func afterBothClose_aNewMemberResumesAtTheCommittedOffsets_noDuplicatesNoLoss(assignor: String) async throws {
         let harness = try await GroupHarness.start()

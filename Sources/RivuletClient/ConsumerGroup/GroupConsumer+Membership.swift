@@ -43,7 +43,14 @@ extension GroupConsumer {
         // at sync): after a few, back off, so a coordinator that keeps answering so is not flooded.
         var immediateRejoins = 0
         var nextMetadataCheck = clock.monotonicNanoseconds() &+ metadataCheckNanoseconds
+        let maxPollIntervalNanoseconds = UInt64(max(groupConfig.maxPollIntervalMs, 1)) * 1_000_000
         while !isClosed {
+            if membership.withLock({ $0.leftForPollTimeout }) {
+                // Out of the group until the application polls again (`notePoll` asks to rejoin).
+                needJoin = false
+                await membershipWakeup.wait(clock: clock, deadlineNanoseconds: clock.monotonicNanoseconds() &+ 1_000_000_000)
+                continue
+            }
             if needJoin || takeRejoinRequest() {
                 membership.withLock { $0.isRebalancing = true }
                 switch await joinOnce() {
@@ -73,12 +80,17 @@ extension GroupConsumer {
                 }
                 continue
             }
-            var wakeAt = min(nextHeartbeat, nextMetadataCheck)
+            let pollDeadline = membership.withLock { $0.lastPollNanoseconds } &+ maxPollIntervalNanoseconds
+            var wakeAt = min(nextHeartbeat, nextMetadataCheck, pollDeadline)
             if groupConfig.enableAutoCommit { wakeAt = min(wakeAt, nextAutoCommit) }
             await membershipWakeup.wait(clock: clock, deadlineNanoseconds: wakeAt)
             if isClosed { break }
             if membership.withLock({ $0.rejoinRequested }) { continue }
             var now = clock.monotonicNanoseconds()
+            if now >= membership.withLock({ $0.lastPollNanoseconds }) &+ maxPollIntervalNanoseconds {
+                await leaveForPollTimeout()
+                continue
+            }
             if groupConfig.enableAutoCommit, now >= nextAutoCommit {
                 await autoCommit()
                 now = clock.monotonicNanoseconds()
@@ -107,6 +119,30 @@ extension GroupConsumer {
                 return
             }
         }
+    }
+
+    /// Kafka's poll timeout: the application has not polled for `max.poll.interval.ms`, so it is
+    /// presumed stuck and this member leaves the group, letting the others take its partitions. Its
+    /// partitions are revoked (not committed), a dynamic member sends LeaveGroup (a static one lets
+    /// its session expire), and the next poll rejoins as a new member.
+    private func leaveForPollTimeout() async {
+        let (memberId, owned) = membership.withLock { state -> (String, Set<TopicAndPartition>) in
+            defer {
+                state.owned = []
+                state.generationId = -1
+                state.memberId = ""
+                state.leftForPollTimeout = true
+                state.isRebalancing = false
+                state.assignmentChangedAtNanoseconds = cluster.clock.monotonicNanoseconds()
+            }
+            return (state.memberId, state.owned)
+        }
+        if !owned.isEmpty {
+            consumer.fetcher.removePartitions(owned)
+            await listener.onPartitionsRevoked(owned.sorted())
+        }
+        await sendLeaveGroup(memberId: memberId, reason: "consumer poll timeout has expired (max.poll.interval.ms)",
+                             timeoutMs: cluster.config.requestTimeoutMs)
     }
 
     private func takeRejoinRequest() -> Bool {

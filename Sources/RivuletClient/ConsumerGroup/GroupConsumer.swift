@@ -61,6 +61,11 @@ public final class GroupConsumer: Sendable {
         var assignedPartitionCounts: [String: Int32]?
         /// The last error the membership task retried (for diagnostics).
         var lastError: ClientError?
+        /// When the application last polled (`max.poll.interval.ms` counts from here).
+        var lastPollNanoseconds: UInt64 = 0
+        /// Set when the member left the group because the application stopped polling; the next
+        /// poll rejoins.
+        var leftForPollTimeout = false
     }
 
     /// A group consumer over a shared cluster client (closing it leaves the client open).
@@ -95,7 +100,10 @@ public final class GroupConsumer: Sendable {
             if state.closed { throw .closed }
             let changed = state.subscription != sorted
             state.subscription = sorted
-            if state.task == nil { return true }
+            if state.task == nil {
+                state.lastPollNanoseconds = cluster.clock.monotonicNanoseconds()
+                return true
+            }
             if changed { state.rejoinRequested = true }
             return false
         }
@@ -131,7 +139,7 @@ public final class GroupConsumer: Sendable {
     ///   INVALID_SESSION_TIMEOUT, GROUP_AUTHORIZATION_FAILED...) as `.broker`, what `Consumer.poll`
     ///   throws, `.closed`.
     public func poll(timeoutMs: Int64) async throws(ClientError) -> ConsumerRecords {
-        if let fatal = membership.withLock({ $0.fatal }) { throw fatal }
+        if let fatal = notePoll() { throw fatal }
         let records = try await consumer.poll(timeoutMs: timeoutMs)
         if records.isEmpty, let fatal = membership.withLock({ $0.fatal }) { throw fatal }
         return records
@@ -141,8 +149,22 @@ public final class GroupConsumer: Sendable {
     /// (FENCED_INSTANCE_ID...) and ends when the consumer is closed or the task cancelled.
     public func records(pollTimeoutMs: Int64 = 1000) -> ConsumerRecordSequence {
         ConsumerRecordSequence(consumer: consumer, pollTimeoutMs: pollTimeoutMs, check: { [self] in
-            self.membership.withLock { $0.fatal }
+            self.notePoll()
         })
+    }
+
+    /// Records that the application polls (`max.poll.interval.ms`); after a poll timeout made this
+    /// member leave, asks to rejoin. Returns the fatal group error, if any.
+    private func notePoll() -> ClientError? {
+        let (fatal, rejoin) = membership.withLock { state -> (ClientError?, Bool) in
+            state.lastPollNanoseconds = cluster.clock.monotonicNanoseconds()
+            guard state.leftForPollTimeout else { return (state.fatal, false) }
+            state.leftForPollTimeout = false
+            state.rejoinRequested = true
+            return (state.fatal, true)
+        }
+        if rejoin { membershipWakeup.signal() }
+        return fatal
     }
 
     // MARK: Commits
@@ -226,18 +248,24 @@ public final class GroupConsumer: Sendable {
             }
             membership.withLock { $0.owned = [] }
         }
-        if groupConfig.groupInstanceId == nil, !identity.memberId.isEmpty {
-            _ = try? await channel.retrying(operation: "LeaveGroup", timeoutMs: min(timeoutMs, cluster.config.requestTimeoutMs)) {
-                () async throws(ClientError) -> GroupCoordinatorChannel.RetryStep<Void> in
-                let response = try await channel.send(LeaveGroupRequest(
-                    groupId: groupConfig.groupId, memberId: identity.memberId,
-                    members: [.init(memberId: identity.memberId, groupInstanceId: nil, reason: "the consumer is being closed")]))
-                let code = response.errorCode != 0 ? response.errorCode : (response.members.first?.errorCode ?? 0)
-                return code == 0 ? .done(()) : GroupCoordinatorChannel.step(for: code, message: "LeaveGroup")
-            }
-        }
+        await sendLeaveGroup(memberId: identity.memberId, reason: "the consumer is being closed",
+                             timeoutMs: min(timeoutMs, cluster.config.requestTimeoutMs))
         await channel.close()
         await consumer.close()
+    }
+
+    /// Sends LeaveGroup for `memberId` (a dynamic member only: a static member never leaves, its
+    /// session timeout does), retrying coordinator moves for at most `timeoutMs`; errors are swallowed.
+    func sendLeaveGroup(memberId: String, reason: String, timeoutMs: Int64) async {
+        guard groupConfig.groupInstanceId == nil, !memberId.isEmpty else { return }
+        _ = try? await channel.retrying(operation: "LeaveGroup", timeoutMs: timeoutMs) {
+            () async throws(ClientError) -> GroupCoordinatorChannel.RetryStep<Void> in
+            let response = try await channel.send(LeaveGroupRequest(
+                groupId: groupConfig.groupId, memberId: memberId,
+                members: [.init(memberId: memberId, groupInstanceId: nil, reason: reason)]))
+            let code = response.errorCode != 0 ? response.errorCode : (response.members.first?.errorCode ?? 0)
+            return code == 0 ? .done(()) : GroupCoordinatorChannel.step(for: code, message: "LeaveGroup")
+        }
     }
 
     /// Marks the consumer closed; returns the membership task to wait for (nil when none ran).
