@@ -59,6 +59,11 @@ import Testing
             let first = Collector(stuck)
             #expect(await harness.until { Set(stuck.assignment) == all })
             await first.stop()
+            // A poll waiting for records (10 s of clock time, nothing to read) is not a stuck application.
+            let generation = stuck.membershipState.generationId
+            _ = try await stuck.poll(timeoutMs: 10_000)
+            #expect(Set(stuck.assignment) == all && stuck.membershipState.generationId == generation,
+                    "a long poll made the member leave: \(stuck.assignment)")
             // The application stops polling `stuck`; `healthy` joins and polls on.
             try healthy.subscribe(["stuck"])
             let collector = Collector(healthy)

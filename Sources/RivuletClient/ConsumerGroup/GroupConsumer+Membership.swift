@@ -80,14 +80,13 @@ extension GroupConsumer {
                 }
                 continue
             }
-            let pollDeadline = membership.withLock { $0.lastPollNanoseconds } &+ maxPollIntervalNanoseconds
-            var wakeAt = min(nextHeartbeat, nextMetadataCheck, pollDeadline)
+            var wakeAt = min(nextHeartbeat, nextMetadataCheck, pollDeadline(maxPollIntervalNanoseconds))
             if groupConfig.enableAutoCommit { wakeAt = min(wakeAt, nextAutoCommit) }
             await membershipWakeup.wait(clock: clock, deadlineNanoseconds: wakeAt)
             if isClosed { break }
             if membership.withLock({ $0.rejoinRequested }) { continue }
             var now = clock.monotonicNanoseconds()
-            if now >= membership.withLock({ $0.lastPollNanoseconds }) &+ maxPollIntervalNanoseconds {
+            if now >= pollDeadline(maxPollIntervalNanoseconds) {
                 await leaveForPollTimeout()
                 continue
             }
@@ -118,6 +117,14 @@ extension GroupConsumer {
                 await fail(error)
                 return
             }
+        }
+    }
+
+    /// When the application will have gone `max.poll.interval.ms` without polling (never while a
+    /// poll is in progress).
+    private func pollDeadline(_ maxPollIntervalNanoseconds: UInt64) -> UInt64 {
+        membership.withLock { state in
+            state.pollsInProgress > 0 ? UInt64.max : state.lastPollNanoseconds &+ maxPollIntervalNanoseconds
         }
     }
 

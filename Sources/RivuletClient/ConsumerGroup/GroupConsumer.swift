@@ -63,6 +63,8 @@ public final class GroupConsumer: Sendable {
         var lastError: ClientError?
         /// When the application last polled (`max.poll.interval.ms` counts from here).
         var lastPollNanoseconds: UInt64 = 0
+        /// `poll` calls in progress: a poll waiting for records is not a stuck application.
+        var pollsInProgress = 0
         /// Set when the member left the group because the application stopped polling; the next
         /// poll rejoins.
         var leftForPollTimeout = false
@@ -139,6 +141,13 @@ public final class GroupConsumer: Sendable {
     ///   INVALID_SESSION_TIMEOUT, GROUP_AUTHORIZATION_FAILED...) as `.broker`, what `Consumer.poll`
     ///   throws, `.closed`.
     public func poll(timeoutMs: Int64) async throws(ClientError) -> ConsumerRecords {
+        membership.withLock { $0.pollsInProgress += 1 }
+        defer {
+            membership.withLock { state in
+                state.pollsInProgress -= 1
+                state.lastPollNanoseconds = cluster.clock.monotonicNanoseconds()
+            }
+        }
         if let fatal = notePoll() { throw fatal }
         let records = try await consumer.poll(timeoutMs: timeoutMs)
         if records.isEmpty, let fatal = membership.withLock({ $0.fatal }) { throw fatal }
