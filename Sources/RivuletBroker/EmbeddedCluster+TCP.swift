@@ -8,8 +8,8 @@ import Synchronization
 /// (fault injector, then the current broker) is served over Kafka's wire protocol, so real clients,
 /// the Swift client over `TCPTransport` and the workload harness (`--transport tcp`) reach it.
 /// Listeners outlive clean broker restarts (a stopped broker answers retriable errors); a broker
-/// killed through `kill(broker:of:)` loses its listener as a dead process loses its port, and gets it
-/// back on the same address from `restart(broker:of:)`. Thread-safe.
+/// killed through `EmbeddedCluster.kill(broker:listeners:)` loses its listener as a dead process
+/// loses its port, and gets it back on the same address from `restart(broker:listeners:)`. Thread-safe.
 public final class EmbeddedTCPListeners: Sendable {
     private struct State {
         /// The listening servers; a killed broker has none.
@@ -40,23 +40,6 @@ public final class EmbeddedTCPListeners: Sendable {
     /// A TCP transport for clients of this cluster.
     public func transport(config: TCPTransportConfig = TCPTransportConfig()) -> TCPTransport {
         TCPTransport(config: config)
-    }
-
-    /// Process death over TCP: kills broker `nodeId` of `cluster` (`EmbeddedCluster.kill(broker:)`) and
-    /// closes its listener, so its connections reset and new ones are refused.
-    public func kill(broker nodeId: Int32, of cluster: EmbeddedCluster) async {
-        await cluster.kill(broker: nodeId)
-        await closeListener(of: nodeId)
-    }
-
-    /// Starts broker `nodeId` of `cluster` again (`EmbeddedCluster.restart(broker:)`) and reopens its
-    /// listener on the same address if a kill closed it.
-    ///
-    /// - Throws: the broker's start failure, or `TCPServerError` when the port cannot be bound again.
-    public func restart(broker nodeId: Int32, of cluster: EmbeddedCluster) async throws {
-        try await cluster.restart(broker: nodeId)
-        guard let handler = cluster.handler(of: nodeId) else { return }
-        try await reopenListener(of: nodeId, handler: handler)
     }
 
     /// Closes broker `nodeId`'s listener (the broker keeps running); nothing when it is closed.
@@ -96,6 +79,23 @@ public final class EmbeddedTCPListeners: Sendable {
 }
 
 extension EmbeddedCluster {
+    /// Process death of broker `nodeId` (`kill(broker:)`); behind `listeners` its listener closes too,
+    /// so its connections reset and new ones are refused, as a dead process's port.
+    public func kill(broker nodeId: Int32, listeners: EmbeddedTCPListeners?) async {
+        await kill(broker: nodeId)
+        await listeners?.closeListener(of: nodeId)
+    }
+
+    /// Starts broker `nodeId` again (`restart(broker:)`); behind `listeners` its listener reopens on
+    /// the same address if a kill closed it.
+    ///
+    /// - Throws: the broker's start failure, or `TCPServerError` when the port cannot be bound again.
+    public func restart(broker nodeId: Int32, listeners: EmbeddedTCPListeners?) async throws {
+        try await restart(broker: nodeId)
+        guard let listeners, let handler = handler(of: nodeId) else { return }
+        try await listeners.reopenListener(of: nodeId, handler: handler)
+    }
+
     /// Builds and starts a cluster whose brokers are served over TCP on `host`, each on a free port
     /// (or on `basePort + node id` when `basePort` is not 0) that is also its advertised address (so
     /// Metadata answers point clients at the listeners). Brokers replicate among themselves over the

@@ -189,18 +189,22 @@ public final class KafkaController: Sendable {
     /// Moves leadership back to preferred replicas where the balance check says so; every write is
     /// conditional on the state node's version (a lost race waits for the next check).
     func electPreferredLeaders(_ session: any Coordinator, epoch: Int32) async throws {
-        let live = Set(try await session.getChildren(ClusterZNodes.brokerIds).compactMap { Int32($0) })
+        let (live, assignments) = try await readCluster(session)
         var partitions: [PartitionLeadership] = []
         var versions: [String: Int32] = [:]
-        for topicName in try await session.getChildren(ClusterZNodes.topics) {
-            guard let data = try? await session.getData(ClusterZNodes.topic(topicName)).data,
-                  let assignment = try? TopicAssignment(name: topicName, data: data) else { continue }
+        for assignment in assignments {
             for (index, replicas) in assignment.replicas.enumerated() {
-                let path = ClusterZNodes.partitionState(topicName, Int32(index))
-                guard let current = try? await session.getData(path),
-                      let state = try? PartitionStateZNode(data: current.data, path: path) else { continue }
-                partitions.append(PartitionLeadership(topic: topicName, partition: Int32(index), replicas: replicas, state: state))
-                versions[path] = current.stat.version
+                let path = ClusterZNodes.partitionState(assignment.name, Int32(index))
+                do {
+                    let current = try await session.getData(path)
+                    let state = try PartitionStateZNode(data: current.data, path: path)
+                    partitions.append(PartitionLeadership(topic: assignment.name, partition: Int32(index), replicas: replicas, state: state))
+                    versions[path] = current.stat.version
+                } catch CoordinatorError.noNode {
+                    continue  // not created yet, or the topic was deleted meanwhile
+                } catch is ZNodeDataError {
+                    continue  // reported by `reconcile`
+                }
             }
         }
         var changed = false
@@ -221,19 +225,11 @@ public final class KafkaController: Sendable {
 
     /// One pass over every partition; returns true when a conditional write lost a race (run again).
     func reconcile(_ session: any Coordinator, epoch: Int32) async throws -> Bool {
-        let live = Set(try await session.getChildren(ClusterZNodes.brokerIds).compactMap { Int32($0) })
+        let (live, assignments) = try await readCluster(session)
         var changed = false
         var retry = false
-        for topicName in try await session.getChildren(ClusterZNodes.topics) {
-            let assignment: TopicAssignment
-            do {
-                assignment = try TopicAssignment(name: topicName, data: try await session.getData(ClusterZNodes.topic(topicName)).data)
-            } catch CoordinatorError.noNode {
-                continue
-            } catch let error as ZNodeDataError {
-                logger.error("controller skips topic \(topicName): \(error)")
-                continue
-            }
+        for assignment in assignments {
+            let topicName = assignment.name
             let unclean = assignment.configs["unclean.leader.election.enable"].map { $0 == "true" } ?? config.uncleanLeaderElectionEnable
             for (index, replicas) in assignment.replicas.enumerated() {
                 let partition = Int32(index)
@@ -274,6 +270,23 @@ public final class KafkaController: Sendable {
         }
         if changed { try await Self.bumpMetadataChange(session) }
         return retry
+    }
+
+    /// The registered brokers and every topic's assignment. A topic deleted meanwhile is left out; one
+    /// whose node cannot be decoded is logged and left out.
+    private func readCluster(_ session: any Coordinator) async throws -> (live: Set<Int32>, assignments: [TopicAssignment]) {
+        let live = Set(try await session.getChildren(ClusterZNodes.brokerIds).compactMap { Int32($0) })
+        var assignments: [TopicAssignment] = []
+        for topicName in try await session.getChildren(ClusterZNodes.topics) {
+            do {
+                assignments.append(try TopicAssignment(name: topicName, data: try await session.getData(ClusterZNodes.topic(topicName)).data))
+            } catch CoordinatorError.noNode {
+                continue
+            } catch let error as ZNodeDataError {
+                logger.error("controller skips topic \(topicName): \(error)")
+            }
+        }
+        return (live, assignments)
     }
 
     /// The controller's decision for one partition, nil when nothing changes (pure, for tests).

@@ -133,20 +133,10 @@ extension GroupConsumer {
     /// partitions are revoked (not committed), a dynamic member sends LeaveGroup (a static one lets
     /// its session expire), and the next poll rejoins as a new member.
     private func leaveForPollTimeout() async {
-        let (memberId, owned) = membership.withLock { state -> (String, Set<TopicAndPartition>) in
-            defer {
-                state.owned = []
-                state.generationId = -1
-                state.memberId = ""
-                state.leftForPollTimeout = true
-                state.isRebalancing = false
-                state.assignmentChangedAtNanoseconds = cluster.clock.monotonicNanoseconds()
-            }
-            return (state.memberId, state.owned)
-        }
-        if !owned.isEmpty {
-            consumer.fetcher.removePartitions(owned)
-            await listener.onPartitionsRevoked(owned.sorted())
+        let memberId = await loseAll(resetMemberId: true, asRevoked: true)
+        membership.withLock { state in
+            state.leftForPollTimeout = true
+            state.isRebalancing = false
         }
         await sendLeaveGroup(memberId: memberId, reason: "consumer poll timeout has expired (max.poll.interval.ms)",
                              timeoutMs: cluster.config.requestTimeoutMs)
@@ -195,20 +185,28 @@ extension GroupConsumer {
         await listener.onPartitionsRevoked(partitions.sorted())
     }
 
-    /// Drops every owned partition without committing (the generation is gone).
-    func loseAll(resetMemberId: Bool) async {
-        let owned = membership.withLock { state -> Set<TopicAndPartition> in
+    /// Drops every owned partition without committing (the generation is gone) and reports them
+    /// lost, or revoked with `asRevoked` (a member leaving while its generation was still valid).
+    /// Returns the member id it had.
+    @discardableResult
+    func loseAll(resetMemberId: Bool, asRevoked: Bool = false) async -> String {
+        let (memberId, owned) = membership.withLock { state -> (String, Set<TopicAndPartition>) in
             defer {
                 state.owned = []
                 state.generationId = -1
                 if resetMemberId { state.memberId = "" }
                 state.assignmentChangedAtNanoseconds = cluster.clock.monotonicNanoseconds()
             }
-            return state.owned
+            return (state.memberId, state.owned)
         }
-        guard !owned.isEmpty else { return }
+        guard !owned.isEmpty else { return memberId }
         consumer.fetcher.removePartitions(owned)
-        await listener.onPartitionsLost(owned.sorted())
+        if asRevoked {
+            await listener.onPartitionsRevoked(owned.sorted())
+        } else {
+            await listener.onPartitionsLost(owned.sorted())
+        }
+        return memberId
     }
 
     /// Commits the positions of owned partitions that moved since the last commit.

@@ -155,9 +155,10 @@ public enum FailoverSuite {
         for _ in 0 ..< settings.cycles {
             let victim = Int32(generator.next() % 3)
             victims.append(victim)
-            await cluster.kill(broker: victim)
+            // A process death: over TCP the broker's port closes too, and reopens with the restart.
+            await cluster.cluster.kill(broker: victim, listeners: cluster.listeners)
             try await Task.sleep(for: .milliseconds(300 + Int(generator.next() % 400)))
-            try await cluster.restart(broker: victim)
+            try await cluster.cluster.restart(broker: victim, listeners: cluster.listeners)
             // Back to a full ISR before the next kill, so two replicas are never gone at once.
             _ = await cluster.cluster.waitForFullIsr(of: topic, timeoutMs: 10_000)
             try await Task.sleep(for: .milliseconds(100 + Int(generator.next() % 200)))
@@ -282,25 +283,6 @@ final class FailoverCluster: Sendable {
         } catch {
             if let directory { try? FileManager.default.removeItem(atPath: directory) }
             throw ConformanceEnvironment.SetupError(message: "cannot start a 3-broker cluster on \(url): \(error)")
-        }
-    }
-
-    /// Kills broker `nodeId` as a process death: over TCP its listener closes too (connections reset,
-    /// new ones refused), as a dead process's port.
-    func kill(broker nodeId: Int32) async {
-        if let listeners {
-            await listeners.kill(broker: nodeId, of: cluster)
-        } else {
-            await cluster.kill(broker: nodeId)
-        }
-    }
-
-    /// Starts a killed broker again from its storage (and reopens its listener over TCP).
-    func restart(broker nodeId: Int32) async throws {
-        if let listeners {
-            try await listeners.restart(broker: nodeId, of: cluster)
-        } else {
-            try await cluster.restart(broker: nodeId)
         }
     }
 

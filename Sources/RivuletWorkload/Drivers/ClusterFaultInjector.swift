@@ -89,11 +89,7 @@ public final class ClusterFaultInjector: WorkloadFaultInjector {
     public func kill(_ target: FaultTarget) async throws -> FaultEffect {
         let nodeId = try resolve(target)
         guard cluster.broker(nodeId) != nil else { throw FaultError(message: "broker \(nodeId) is not running") }
-        if let listeners {
-            await listeners.kill(broker: nodeId, of: cluster)
-        } else {
-            await cluster.kill(broker: nodeId)
-        }
+        await cluster.kill(broker: nodeId, listeners: listeners)
         return FaultEffect(brokerId: Int(nodeId), detail: "broker \(nodeId) killed (session abandoned\(listeners == nil ? "" : ", listener closed"))")
     }
 
@@ -101,11 +97,7 @@ public final class ClusterFaultInjector: WorkloadFaultInjector {
         let nodeId = try resolve(target)
         let clock = cluster.configuration.clock
         let start = clock.monotonicNanoseconds()
-        if let listeners {
-            try await listeners.restart(broker: nodeId, of: cluster)
-        } else {
-            try await cluster.restart(broker: nodeId)
-        }
+        try await cluster.restart(broker: nodeId, listeners: listeners)
         let elapsedMs = Double(clock.monotonicNanoseconds() &- start) / 1e6
         return FaultEffect(brokerId: Int(nodeId), detail: String(format: "broker %d started from its storage in %.0f ms", Int(nodeId), elapsedMs))
     }

@@ -366,7 +366,7 @@ struct ReplicatedTCPTests {
         }
         let leader = try #require(cluster.leader(of: "tcp-failover", partition: 0))
         let killedAt = ContinuousClock.now
-        await listeners.kill(broker: leader, of: cluster)
+        await cluster.kill(broker: leader, listeners: listeners)
         acked[30] = try await producer.send(topic: "tcp-failover", partition: 0, key: nil, value: ReplicatedClusterFixture.encode(30)).offset
         let recovery = ContinuousClock.now - killedAt
         print("TCP embedded cluster: first acked write \(recovery) after killing leader \(leader) (500 ms session)")
@@ -375,7 +375,7 @@ struct ReplicatedTCPTests {
         let killedAddress = try #require(cluster.address(of: leader))
         #expect(listeners.servers[leader] == nil)
         await #expect(throws: (any Error).self) { _ = try await TCPTransport().connect(to: killedAddress, clientId: "probe") }
-        try await listeners.restart(broker: leader, of: cluster)
+        try await cluster.restart(broker: leader, listeners: listeners)
         let reopened = try await TCPTransport().connect(to: killedAddress, clientId: "probe")
         await reopened.close()
         #expect(listeners.bootstrapAddresses.count == 3)
